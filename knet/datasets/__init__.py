@@ -1,0 +1,2 @@
+"""Image datasets and (clip-aware) transforms."""
+from . import transforms  # noqa: F401

@@ -1,0 +1,2 @@
+"""Video datasets, clip samplers and video transforms."""
+from . import transforms  # noqa: F401
