@@ -1,0 +1,5 @@
+"""Backbones (DESIGN.md §2.1): torchvision-based ResNet and Swin with mmdet semantics."""
+from .resnet import ResNet
+from .swin import TVSwin
+
+__all__ = ['ResNet', 'TVSwin']

@@ -1,0 +1,5 @@
+"""Necks (DESIGN.md §2.2, §2.3): mmdet-style FPN and K-Net's semantic FPN wrapper."""
+from .fpn import FPN
+from .semantic_fpn import SemanticFPNWrapper
+
+__all__ = ['FPN', 'SemanticFPNWrapper']

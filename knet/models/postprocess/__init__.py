@@ -1,0 +1,4 @@
+"""Post-processing of K-Net predictions (DESIGN.md §5.5): pure functions, nothing registered."""
+from .panoptic_fusion import PanopticFusionResult, merge_things_stuff
+
+__all__ = ['PanopticFusionResult', 'merge_things_stuff']

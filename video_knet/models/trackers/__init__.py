@@ -1,0 +1,5 @@
+"""Trackers of Video K-Net (DESIGN.md §5.6); importing registers them in ``TASK_UTILS``."""
+from .bbox_utils import EMPTY_MASK_BOX, bbox_overlaps, masks_to_boxes
+from .quasi_dense_tracker import QuasiDenseTracker
+
+__all__ = ['EMPTY_MASK_BOX', 'QuasiDenseTracker', 'bbox_overlaps', 'masks_to_boxes']

@@ -1,0 +1,62 @@
+"""Helpers shared by the clip-aware transforms (DESIGN.md §7: one random draw per clip).
+
+A pipeline input is either a *frame* (a flat data-info dict with ``img_path``, ``seg_path``, ...)
+or a *clip* (a dict whose ``frames`` key lists one such dict per frame, key frame first). Every
+transform works on ``clip_frames(results)``, so one implementation serves images (a clip of length
+1) and videos.
+"""
+import os.path as osp
+from typing import List
+
+import cv2
+import numpy as np
+
+
+def clip_frames(results: dict) -> List[dict]:
+    """The per-frame dicts of a pipeline sample: ``results['frames']`` or ``[results]``."""
+    frames = results.get('frames')
+    if frames is None:
+        return [results]
+    if not isinstance(frames, list) or not frames:
+        raise ValueError(f"'frames' must be a non-empty list of frame dicts, got {frames!r}")
+    return frames
+
+
+def read_png(path: str, color: bool) -> np.ndarray:
+    """Read an image file with OpenCV, raising a clear error naming the file.
+
+    Args:
+        path: image file.
+        color: True to read a 3-channel 8-bit image (returned in **RGB** order, (H, W, 3)
+            uint8); False to read the stored channels and depth unchanged (e.g. (H, W) uint16).
+
+    Returns:
+        The decoded array.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: file does not exist')
+    buffer = np.fromfile(path, dtype=np.uint8)
+    flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
+    array = cv2.imdecode(buffer, flag) if buffer.size else None
+    if array is None:
+        raise ValueError(f'{path}: unreadable or corrupt image file (cannot be decoded)')
+    if color or (array.ndim == 3 and array.shape[2] == 3):
+        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    return array
+
+
+def nearest_resize(array: np.ndarray, size: tuple) -> np.ndarray:
+    """Nearest-neighbour resize of the last two axes (label maps, masks; any dtype).
+
+    Args:
+        array: (..., H, W) array.
+        size: output (h, w).
+
+    Returns:
+        (..., h, w) array sampled at the pixel centres.
+    """
+    in_h, in_w = array.shape[-2:]
+    out_h, out_w = int(size[0]), int(size[1])
+    rows = np.minimum(((np.arange(out_h) + 0.5) * in_h / out_h).astype(np.int64), in_h - 1)
+    cols = np.minimum(((np.arange(out_w) + 0.5) * in_w / out_w).astype(np.int64), in_w - 1)
+    return array[..., rows[:, None], cols[None, :]]

@@ -1,0 +1,128 @@
+"""Panoptic fusion on 4x4 hand examples (DESIGN.md §5.5).
+
+Layout of every example: 2 thing kernels x 2 thing classes (model labels 0, 1) and 2 stuff
+kernels (rows 2, 3) with model labels 2, 3, i.e. ``cls_scores`` is (4, 4).
+"""
+import pytest
+import torch
+
+from knet.models.postprocess import merge_things_stuff
+
+X = 255  # unassigned
+
+
+def _scores(entries):
+    scores = torch.full((4, 4), 0.01)
+    for (row, col), value in entries.items():
+        scores[row, col] = value
+    return scores
+
+
+def _masks(*regions):
+    """Four (4, 4) masks; each region is a list of (row slice, col slice, prob) boxes."""
+    masks = torch.zeros(4, 4, 4)
+    for k, boxes in enumerate(regions):
+        for rows, cols, prob in boxes:
+            masks[k, rows, cols] = prob
+    return masks
+
+
+def _merge(scores, masks, **kwargs):
+    return merge_things_stuff(scores, masks, num_thing_kernels=2, num_thing_classes=2, **kwargs)
+
+
+def test_thing_beats_stuff():
+    scores = _scores({(0, 1): 0.9, (0, 0): 0.05, (1, 0): 0.1, (1, 1): 0.1, (2, 2): 0.8,
+                      (3, 3): 0.6})
+    masks = _masks([(0, slice(0, 2), 1.)], [], [(slice(None), slice(0, 2), 1.)],
+                   [(slice(None), slice(2, 4), 1.)])
+    result = _merge(scores, masks)
+    # thing (0.9) wins (0,0),(0,1) over stuff 2 (0.8); stuff 2 keeps 6/8 >= 0.6 of its area
+    assert result.semantic.tolist() == [[1, 1, 3, 3], [2, 2, 3, 3], [2, 2, 3, 3], [2, 2, 3, 3]]
+    assert result.instance.tolist() == [[1, 1, 0, 0], [0] * 4, [0] * 4, [0] * 4]
+    assert result.thing_labels.tolist() == [1]
+    assert result.thing_scores.tolist() == pytest.approx([0.9])
+    assert result.thing_kernel_inds.tolist() == [0]
+    assert torch.equal(result.thing_masks[0], result.instance == 1)
+    assert result.stuff_labels.tolist() == [2, 3]
+    assert result.stuff_scores.tolist() == pytest.approx([0.8, 0.6])
+    assert result.semantic.dtype == torch.int64 and result.instance.dtype == torch.int64
+
+
+def test_overlap_filter_removes_mostly_hidden_instance():
+    scores = _scores({(0, 0): 0.9, (1, 1): 0.8, (2, 2): 0.5, (3, 3): 0.5})
+    masks = _masks([(slice(0, 2), slice(0, 2), 1.)], [(slice(0, 2), slice(0, 3), 1.)],
+                   [(slice(2, 4), slice(None), 1.)], [(slice(0, 2), 3, 1.)])
+    # kernel 1 is visible on 2 of its 6 pixels: 1/3 < 0.6 -> rejected, its pixels stay 255
+    result = _merge(scores, masks)
+    assert result.semantic.tolist() == [[0, 0, X, 3], [0, 0, X, 3], [2] * 4, [2] * 4]
+    assert result.instance.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0] * 4, [0] * 4]
+    assert result.thing_kernel_inds.tolist() == [0]
+    # with a lower overlap threshold it becomes the second segment (descending score order)
+    relaxed = _merge(scores, masks, overlap_thr=0.3)
+    assert relaxed.instance.tolist() == [[1, 1, 2, 0], [1, 1, 2, 0], [0] * 4, [0] * 4]
+    assert relaxed.semantic[0].tolist() == [0, 0, 1, 3]
+    assert relaxed.thing_kernel_inds.tolist() == [0, 1]
+    assert relaxed.thing_labels.tolist() == [0, 1]
+
+
+def test_low_score_thing_wins_pixels_but_leaves_them_unassigned():
+    scores = _scores({(0, 0): 0.2, (2, 2): 0.15, (3, 3): 0.1})
+    masks = _masks([(0, slice(None), 1.)], [], [(slice(None), slice(None), 1.)],
+                   [(slice(None), slice(None), 0.5)])
+    result = _merge(scores, masks)
+    # 0.2 * 1 > 0.15 * 1 on row 0, but 0.2 < instance_score_thr 0.25
+    assert result.semantic.tolist() == [[X] * 4, [2] * 4, [2] * 4, [2] * 4]
+    assert int(result.instance.max()) == 0
+    assert result.thing_masks.shape == (0, 4, 4)
+    assert result.stuff_labels.tolist() == [2]  # stuff 3 won nothing (0.05 < 0.15)
+    kept = _merge(scores, masks, instance_score_thr=0.15)
+    assert kept.semantic[0].tolist() == [0] * 4 and kept.instance[0].tolist() == [1] * 4
+
+
+def test_stuff_uses_diagonal_scores():
+    # off-diagonal stuff scores are large but must be ignored: stuff j scores cls[2 + j, 2 + j]
+    scores = _scores({(2, 2): 0.3, (2, 3): 0.99, (3, 2): 0.99, (3, 3): 0.6})
+    masks = _masks([], [], [(slice(None), slice(None), 1.)], [(slice(None), slice(None), 1.)])
+    result = _merge(scores, masks)
+    assert result.semantic.tolist() == [[3] * 4] * 4
+    assert result.stuff_labels.tolist() == [3]
+    assert result.stuff_scores.tolist() == pytest.approx([0.6])
+    assert torch.equal(result.stuff_masks[0], torch.ones(4, 4, dtype=torch.bool))
+
+
+def test_max_per_img_limits_thing_candidates():
+    scores = _scores({(0, 0): 0.9, (1, 1): 0.8, (2, 2): 0.5})
+    masks = _masks([(slice(0, 2), slice(0, 2), 1.)], [(slice(0, 2), slice(2, 4), 1.)],
+                   [(slice(None), slice(None), 1.)], [])
+    both = _merge(scores, masks)
+    # stuff keeps 8 of 16 pixels: 0.5 < 0.6 -> the bottom half is unassigned
+    assert both.semantic.tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [X] * 4, [X] * 4]
+    one = _merge(scores, masks, max_per_img=1)
+    assert one.semantic.tolist() == [[0, 0, 2, 2], [0, 0, 2, 2], [2] * 4, [2] * 4]
+    assert one.thing_kernel_inds.tolist() == [0]
+
+
+def test_orders():
+    scores = _scores({(0, 0): 0.9, (2, 2): 0.5, (3, 3): 0.4})
+    masks = _masks([(slice(0, 2), slice(0, 2), 1.)], [], [(slice(None), slice(0, 2), 1.)],
+                   [(slice(None), slice(2, 4), 1.)])
+    hidden_stuff = [[0, 0, 3, 3], [0, 0, 3, 3], [X, X, 3, 3], [X, X, 3, 3]]
+    assert _merge(scores, masks).semantic.tolist() == hidden_stuff
+    things_first = _merge(scores, masks, order='things_first')
+    assert things_first.semantic.tolist() == hidden_stuff
+    assert things_first.instance[:2, :2].tolist() == [[1, 1], [1, 1]]
+    relaxed = _merge(scores, masks, order='things_first', overlap_thr=0.5)
+    assert relaxed.semantic.tolist() == [[0, 0, 3, 3], [0, 0, 3, 3], [2, 2, 3, 3], [2, 2, 3, 3]]
+    stuff_first = _merge(scores, masks, order='stuff_first')
+    assert stuff_first.semantic.tolist() == [[2, 2, 3, 3]] * 4
+    assert stuff_first.thing_masks.shape == (0, 4, 4)
+    with pytest.raises(ValueError):
+        _merge(scores, masks, order='random')
+
+
+def test_invalid_shapes():
+    with pytest.raises(ValueError):
+        _merge(torch.rand(4, 3), torch.rand(4, 4, 4))
+    with pytest.raises(ValueError):
+        _merge(torch.rand(4, 4), torch.rand(3, 4, 4))

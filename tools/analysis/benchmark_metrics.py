@@ -1,0 +1,164 @@
+"""Speed of the STQ / VPQ evaluators on KITTI-STEP-val-like data (DESIGN.md §9.2, §9.3).
+
+Usage::
+
+    python tools/analysis/benchmark_metrics.py [--sequences 3] [--frames 60] [--workers N]
+                                              [--out DIR] [--keep]
+
+Writes synthetic results + ground truth in the real layouts (375 x 1242 frames, ~20 segments per
+frame: stuff regions, moving cars and persons with track ids, void, noisy predictions with id
+switches and unassigned pixels), then prints frames/second for: PNG decoding only, decoding +
+pair counting with ``--workers`` processes (what the tools do), the STQ and VPQ (k = 1..4)
+accumulators alone, and the extrapolated time of the whole KITTI-STEP val evaluation (2,981
+frames, STQ + VPQ 1..4). Timings are wall clock and noisy on a shared machine.
+"""
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from typing import List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from video_knet.evaluation.functional import STQuality, VideoPanopticQuality
+from video_knet.evaluation.io import (default_workers, iter_pair_tables, kitti_step_metainfo,
+                                      pair_frames, read_prediction, read_step_panoptic)
+
+KITTI_STEP_VAL_FRAMES = 2981
+HEIGHT, WIDTH = 375, 1242
+
+
+def _scene(rng: np.random.Generator, num_classes: int, thing_ids: List[int]) -> dict:
+    """Random layout of one sequence: stuff boxes and moving objects (position, velocity)."""
+    stuff = [c for c in range(num_classes) if c not in thing_ids]
+    boxes = [(int(rng.choice(stuff)), *rng.integers(0, [HEIGHT, WIDTH]),
+              *rng.integers([40, 120], [200, 600])) for _ in range(14)]
+    objects = [dict(cls=int(rng.choice(thing_ids)), inst=i + 1,
+                    pos=rng.uniform([HEIGHT * 0.45, 0], [HEIGHT * 0.9, WIDTH]),
+                    vel=rng.uniform([-0.5, -8], [0.5, 8]), size=rng.integers([25, 40], [90, 180]))
+               for i in range(8)]
+    return dict(boxes=boxes, objects=objects, background=rng.choice(stuff, size=2))
+
+
+def _render(scene: dict, t: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(H, W) semantic and instance maps of frame t."""
+    sem = np.full((HEIGHT, WIDTH), scene['background'][0], np.int32)
+    sem[: HEIGHT // 3] = scene['background'][1]
+    for cls, y, x, h, w in scene['boxes']:
+        sem[y:y + h, max(x - 2 * t, 0):max(x - 2 * t, 0) + w] = cls
+    inst = np.zeros_like(sem)
+    for obj in scene['objects']:
+        y, x = (obj['pos'] + t * obj['vel']).astype(int)
+        x %= WIDTH
+        h, w = obj['size']
+        cv2.ellipse(sem, (int(x), int(y)), (int(w) // 2, int(h) // 2), 0, 0, 360,
+                    obj['cls'], -1)
+        cv2.ellipse(inst, (int(x), int(y)), (int(w) // 2, int(h) // 2), 0, 0, 360,
+                    obj['inst'], -1)
+    inst[~np.isin(sem, [o['cls'] for o in scene['objects']])] = 0
+    sem[:12] = 255
+    sem[-6:, :200] = 255
+    return sem, inst
+
+
+def _predict(sem: np.ndarray, inst: np.ndarray, rng: np.random.Generator, t: int,
+             num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Noisy prediction: shifted map, some wrong classes, unassigned pixels, id switches."""
+    cat = np.roll(sem, int(rng.integers(-4, 5)), axis=1).copy()
+    ins = np.roll(inst, int(rng.integers(-4, 5)), axis=1) * 3
+    ins[ins > 0] += 1000 + 7 * (t // 20)  # 16-bit track ids, a switch every 20 frames
+    cat[cat == 255] = rng.integers(0, num_classes)
+    y, x = rng.integers(0, [HEIGHT - 60, WIDTH - 150])
+    cat[y:y + 60, x:x + 150] = rng.integers(0, num_classes)
+    cat[-20:, -300:] = 255
+    return cat.astype(np.uint16), ins.astype(np.uint16)
+
+
+def make_data(root: str, num_seqs: int, num_frames: int, num_classes: int,
+              thing_ids: List[int], seed: int = 0) -> Tuple[str, str]:
+    """Write ``root/gt/*_panoptic.png`` and ``root/results/panoptic/{seq}/*``; return both dirs."""
+    rng = np.random.default_rng(seed)
+    gt_dir, res_dir = os.path.join(root, 'gt'), os.path.join(root, 'results')
+    os.makedirs(gt_dir, exist_ok=True)
+    for seq in range(num_seqs):
+        scene = _scene(rng, num_classes, thing_ids)
+        seq_dir = os.path.join(res_dir, 'panoptic', str(seq))
+        os.makedirs(seq_dir, exist_ok=True)
+        for t in range(num_frames):
+            sem, inst = _render(scene, t)
+            bgr = np.stack([inst % 256, inst // 256, sem], axis=-1).astype(np.uint8)
+            cv2.imwrite(os.path.join(gt_dir, f'{seq:06d}_{t:06d}_panoptic.png'), bgr)
+            cat, ins = _predict(sem, inst, rng, t, num_classes)
+            cv2.imwrite(os.path.join(seq_dir, f'{seq:06d}_{t:06d}_cat.png'), cat)
+            cv2.imwrite(os.path.join(seq_dir, f'{seq:06d}_{t:06d}_ins.png'), ins)
+    return gt_dir, res_dir
+
+
+def _timed(fn) -> Tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def benchmark(res_dir: str, gt_dir: str, workers: int, num_classes: int,
+              thing_ids: List[int]) -> None:
+    """Print the frames/second of every stage."""
+    frames = pair_frames(res_dir, gt_dir)
+    n = len(frames)
+    decode_s, _ = _timed(lambda: [(read_step_panoptic(f.gt_path),
+                                   read_prediction(f.cat_path, f.ins_path)) for f in frames])
+    serial_s, tables = _timed(lambda: list(iter_pair_tables(frames, 1, progress=False)))
+    parallel_s, _ = _timed(lambda: list(iter_pair_tables(frames, workers, progress=False)))
+
+    def run(metric) -> dict:
+        for frame, table in tables:
+            metric.update_pairs(table, frame.seq_id)
+        return metric.result()
+
+    stq_s, stq = _timed(lambda: run(STQuality(num_classes, thing_ids)))
+    vpq_s, vpq = _timed(lambda: run(VideoPanopticQuality(num_classes, thing_ids, (1, 2, 3, 4))))
+    rows = [('decode PNGs only (1 process)', decode_s),
+            ('decode + pair tables (1 process)', serial_s),
+            (f'decode + pair tables ({workers} processes)', parallel_s),
+            ('STQ accumulator (update + result)', stq_s),
+            ('VPQ k=1..4 accumulator (update + result)', vpq_s)]
+    print(f'{n} frames of {HEIGHT}x{WIDTH}, ~{np.mean([len(t.counts) for _, t in tables]):.0f} '
+          f'(gt, pred) pairs per frame; CPU shared with other jobs, figures are noisy')
+    for name, seconds in rows:
+        print(f'  {name:45s} {n / seconds:9.1f} frames/s  ({seconds:6.2f} s)')
+    total = (parallel_s + stq_s + vpq_s) / n * KITTI_STEP_VAL_FRAMES
+    print(f'STQ {100 * stq["STQ"]:.1f}  VPQ {100 * vpq["VPQ"]:.1f} on the synthetic data')
+    print(f'estimated KITTI-STEP val ({KITTI_STEP_VAL_FRAMES} frames, STQ + VPQ 1..4, '
+          f'{workers} processes): {total:.1f} s')
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description='Benchmark the STQ / VPQ evaluators.')
+    parser.add_argument('--sequences', type=int, default=3)
+    parser.add_argument('--frames', type=int, default=60, help='frames per sequence')
+    parser.add_argument('--workers', type=int, default=default_workers())
+    parser.add_argument('--out', help='data folder (default: a temporary folder)')
+    parser.add_argument('--keep', action='store_true', help='keep the generated data')
+    parser.add_argument('--num-classes', type=int, help='default: KITTI-STEP metainfo')
+    parser.add_argument('--thing-ids', type=int, nargs='+', help='default: KITTI-STEP metainfo')
+    args = parser.parse_args(argv)
+    num_classes, thing_ids = args.num_classes, args.thing_ids
+    if num_classes is None or thing_ids is None:
+        meta = kitti_step_metainfo()
+        num_classes, thing_ids = len(meta['classes']), list(meta['thing_ids'])
+    root = args.out or tempfile.mkdtemp(prefix='knet_metric_bench_')
+    try:
+        start = time.perf_counter()
+        gt_dir, res_dir = make_data(root, args.sequences, args.frames, num_classes, thing_ids)
+        print(f'generated {args.sequences} x {args.frames} frames in {root} '
+              f'({time.perf_counter() - start:.1f} s)')
+        benchmark(res_dir, gt_dir, args.workers, num_classes, thing_ids)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()

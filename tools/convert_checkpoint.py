@@ -1,0 +1,92 @@
+"""Convert an original K-Net / Video K-Net (mmcv, mmdet 2.x) checkpoint to our key layout.
+
+Usage::
+
+    python tools/convert_checkpoint.py IN.pth OUT.pth [--keep-all-link-stages]
+        [--config CONFIG] [--strict]
+
+The key mapping lives in :mod:`knet.models.utils.ckpt_convert` (DESIGN.md §10). The tool prints
+how many keys were converted, the dropped keys (with the reason) and the unmatched ones. With
+``--config`` it also builds that config's model and reports missing / unexpected keys and shape
+mismatches; ``--strict`` then fails on any of them. Only convert checkpoints you trust: loading
+them unpickles arbitrary objects. The output holds ``state_dict`` and a small ``meta``.
+"""
+import argparse
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import torch
+
+from knet.models.utils.ckpt_convert import (compare_with_model, convert_state_dict,
+                                            extract_state_dict)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line arguments (``argv=None`` reads ``sys.argv``)."""
+    parser = argparse.ArgumentParser(description='Convert an original (Video) K-Net checkpoint')
+    parser.add_argument('src', help='original checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument('--keep-all-link-stages', action='store_true',
+                        help='keep the temporal-link keys of every update stage (default: last '
+                        'stage only, as our Video K-Net builds them)')
+    parser.add_argument('--config', help='config whose model the result is checked against')
+    parser.add_argument('--strict', action='store_true',
+                        help='with --config: fail on missing/unexpected keys or shape mismatch')
+    return parser.parse_args(argv)
+
+
+def _report(title: str, lines: List[str], limit: int = 20) -> None:
+    """Print a titled list, truncated to ``limit`` lines."""
+    print(f'{title}: {len(lines)}')
+    for line in lines[:limit]:
+        print(f'  {line}')
+    if len(lines) > limit:
+        print(f'  ... ({len(lines) - limit} more)')
+
+
+def check_against_config(state_dict: dict, config: str) -> List[str]:
+    """Build ``config``'s model, print the comparison and return the problem lines."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import knet  # noqa: F401  (registers the modules)
+    from knet.registry import MODELS
+
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'knet'))
+    missing, unexpected, mismatch = compare_with_model(state_dict, MODELS.build(cfg.model))
+    _report('missing in checkpoint', missing)
+    _report('unexpected in checkpoint', unexpected)
+    _report('shape mismatches', mismatch)
+    return missing + unexpected + mismatch
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Convert ``src`` into ``dst``; return the saved checkpoint dict."""
+    args = parse_args(argv)
+    if not osp.isfile(args.src):
+        raise FileNotFoundError(f'checkpoint file {args.src} does not exist')
+    original = torch.load(args.src, map_location='cpu', weights_only=False)
+    result = convert_state_dict(extract_state_dict(original),
+                                keep_all_link_stages=args.keep_all_link_stages)
+    print(f'converted keys: {len(result.state_dict)}')
+    _report('dropped keys', [f'{k} ({why})' for k, why in result.dropped.items()])
+    _report('unmatched keys (dropped)', result.unmatched)
+    if args.config:
+        problems = check_against_config(result.state_dict, args.config)
+        if args.strict and problems:
+            raise RuntimeError(f'{len(problems)} key problems against {args.config} (see above)')
+    meta = dict(converted_from=osp.basename(args.src),
+                dropped=sorted(result.dropped), unmatched=result.unmatched)
+    if isinstance(original, dict) and isinstance(original.get('meta'), dict):
+        meta.update({k: v for k, v in original['meta'].items()
+                     if k in ('epoch', 'iter', 'mmdet_version') and
+                     isinstance(v, (int, str))})
+    checkpoint = dict(state_dict=result.state_dict, meta=meta)
+    torch.save(checkpoint, args.dst)
+    print(f'saved {args.dst}')
+    return checkpoint
+
+
+if __name__ == '__main__':
+    main()

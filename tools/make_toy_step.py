@@ -1,0 +1,49 @@
+"""Write the synthetic KITTI-STEP dataset (DESIGN.md §8.1 layout and PNG encoding).
+
+Usage::
+
+    python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--size 128x416] \
+        [--train-seqs 6] [--val-seqs 3] [--frames 20]
+
+The generator is :func:`knet.datasets.make_toy_step`; same arguments give identical bytes.
+"""
+import argparse
+import time
+from typing import List, Optional, Tuple
+
+from knet.datasets.toy_step import make_toy_step
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """Parse ``HxW`` (e.g. ``128x416``) into (h, w)."""
+    try:
+        height, width = (int(part) for part in text.lower().split('x'))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--size must look like 128x416, got '{text}'") from error
+    return height, width
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(description='Write a synthetic KITTI-STEP dataset.')
+    parser.add_argument('--out', required=True, help='dataset root to create')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--size', type=parse_size, default=(128, 416), help='HxW of the frames')
+    parser.add_argument('--train-seqs', type=int, default=6)
+    parser.add_argument('--val-seqs', type=int, default=3)
+    parser.add_argument('--frames', type=int, default=20, help='frames per sequence')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Generate the dataset and print the frame counts."""
+    args = parse_args(argv)
+    start = time.time()
+    counts = make_toy_step(args.out, seed=args.seed, size=args.size, train_seqs=args.train_seqs,
+                           val_seqs=args.val_seqs, frames=args.frames)
+    print(f'wrote {counts} frames ({args.size[0]}x{args.size[1]}) to '
+          f'{args.out}/video_sequence in {time.time() - start:.1f}s')
+
+
+if __name__ == '__main__':
+    main()
