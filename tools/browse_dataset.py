@@ -42,7 +42,7 @@ def colorize(sem_seg: np.ndarray, lut: np.ndarray, palette: np.ndarray) -> np.nd
 
 def draw_instances(image: np.ndarray, sample: PanopticDataSample, divisor: int) -> np.ndarray:
     """Blend every gt instance onto ``image`` with its outline and ``class:instance`` id."""
-    canvas = (image * 0.5).astype(np.uint8)
+    canvas = np.ascontiguousarray(image // 2)
     if 'gt_instances' not in sample:
         return canvas
     masks = sample.gt_instances.masks.cpu().numpy().astype(np.uint8)
@@ -70,7 +70,7 @@ def render_sample(packed: dict, metainfo: dict) -> np.ndarray:
     palette = np.asarray(metainfo['palette'], np.uint8)
     columns = []
     for image, sample in zip(frames, samples):
-        image = image.permute(1, 2, 0).numpy()
+        image = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
         semantic = np.zeros_like(image)
         if 'gt_sem_seg' in sample:
             semantic = colorize(sample.gt_sem_seg.sem_seg[0].numpy(), lut, palette)

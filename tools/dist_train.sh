@@ -30,4 +30,5 @@ PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     --master_addr="$MASTER_ADDR" \
     --master_port="$PORT" \
     --nproc_per_node="$GPUS" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch ${WORK_DIR_ARGS[@]+"${WORK_DIR_ARGS[@]}"} "$@"
+    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch \
+    ${WORK_DIR_ARGS[@]+"${WORK_DIR_ARGS[@]}"} "$@"

@@ -11,14 +11,16 @@ pixels dropped, every class from the first thing id on counted as a thing) to co
 published with that script. The last line printed is the headline ``STQ .. AQ .. SQ ..``.
 """
 import argparse
+import sys
 from typing import List, Optional
 
 from video_knet.evaluation.functional import STQuality
-from video_knet.evaluation.io import (add_common_args, format_table, iter_pair_tables,
-                                      pair_frames, percent, resolve_classes, write_json)
+from video_knet.evaluation.io import (add_common_args, format_table, pair_frames, percent,
+                                      read_pair_tables, resolve_classes, write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command-line options (``argv`` defaults to ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description='STQ / AQ / SQ of video panoptic results.')
     add_common_args(parser)
     parser.add_argument('--legacy', action='store_true',
@@ -42,11 +44,14 @@ def report(result: dict, class_names: List[str], legacy: bool) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
+    """Evaluate, print the tables and the headline, optionally write JSON; return the result."""
     args = parse_args(argv)
     num_classes, thing_ids, class_names = resolve_classes(args)
     frames = pair_frames(args.results_dir, args.gt_dir, args.sequences)
     metric = STQuality(num_classes, thing_ids, ignore_label=args.ignore_label, legacy=args.legacy)
-    for frame, table in iter_pair_tables(frames, args.workers, progress=not args.no_progress):
+    tables = read_pair_tables(frames, args.workers, progress=not args.no_progress,
+                              cache=args.tables_cache)
+    for frame, table in tables:
         metric.update_pairs(table, frame.seq_id)
     result = metric.result()
     result.update(legacy=args.legacy, thing_ids=sorted(metric.things.tolist()),
@@ -59,4 +64,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        sys.exit(f'error: {error}')

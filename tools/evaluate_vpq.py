@@ -2,7 +2,8 @@
 
 Usage::
 
-    python tools/evaluate_vpq.py RESULTS_DIR --gt-dir GT_DIR [--window-sizes 1 2 3 4] [--json OUT.json]
+    python tools/evaluate_vpq.py RESULTS_DIR --gt-dir GT_DIR [--window-sizes 1 2 3 4]
+                                 [--json OUT.json]
 
 Every run of k consecutive frames of a sequence is one spatio-temporal image (window size k);
 the headline VPQ / VPQ_th / VPQ_st are the means over the requested window sizes. ``--window-sizes
@@ -10,14 +11,16 @@ the headline VPQ / VPQ_th / VPQ_st are the means over the requested window sizes
 line printed is the headline ``VPQ .. VPQ_th .. VPQ_st ..``.
 """
 import argparse
+import sys
 from typing import List, Optional
 
 from video_knet.evaluation.functional import VideoPanopticQuality
-from video_knet.evaluation.io import (add_common_args, format_table, iter_pair_tables,
-                                      pair_frames, percent, resolve_classes, write_json)
+from video_knet.evaluation.io import (add_common_args, format_table, pair_frames, percent,
+                                      read_pair_tables, resolve_classes, write_json)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command-line options (``argv`` defaults to ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description='VPQ over k-frame windows of video panoptic '
                                                  'results.')
     add_common_args(parser)
@@ -47,12 +50,15 @@ def report(result: dict, class_names: List[str], thing_ids: List[int]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
+    """Evaluate, print the tables and the headline, optionally write JSON; return the result."""
     args = parse_args(argv)
     num_classes, thing_ids, class_names = resolve_classes(args)
     frames = pair_frames(args.results_dir, args.gt_dir, args.sequences)
     metric = VideoPanopticQuality(num_classes, thing_ids, args.window_sizes,
                                   ignore_label=args.ignore_label)
-    for frame, table in iter_pair_tables(frames, args.workers, progress=not args.no_progress):
+    tables = read_pair_tables(frames, args.workers, progress=not args.no_progress,
+                              cache=args.tables_cache)
+    for frame, table in tables:
         metric.update_pairs(table, frame.seq_id)
     result = metric.result()
     result.update(window_sizes=metric.window_sizes, thing_ids=metric.thing_ids,
@@ -65,4 +71,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        sys.exit(f'error: {error}')

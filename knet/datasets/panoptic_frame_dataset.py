@@ -10,11 +10,12 @@ A frame data info holds ``img_path``, ``seg_path`` (None without annotation), ``
 ``frame_id`` (int), plus the label info ``thing_ids``, ``num_classes``, ``ignore_label`` and
 ``label_divisor``.
 """
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
 from PIL import Image
 
+from knet.registry import TRANSFORMS
 from .step_metainfo import step_metainfo
 from .transforms.clip_utils import read_png
 from .transforms.loading import check_panoptic, decode_panoptic
@@ -59,7 +60,7 @@ class PanopticFrameDataset(BaseDataset):
 
     def __init__(self, data_root: str = '', split: str = 'train',
                  ann_required: Optional[bool] = None, validate: str = 'header',
-                 metainfo: Optional[dict] = None, pipeline: Sequence[Union[dict, object]] = (),
+                 metainfo: Optional[dict] = None, pipeline: Sequence[Union[dict, Callable]] = (),
                  test_mode: bool = False, serialize_data: bool = True, max_refetch: int = 1000,
                  lazy_init: bool = False) -> None:
         if validate not in VALIDATE_MODES:
@@ -67,8 +68,10 @@ class PanopticFrameDataset(BaseDataset):
         self.split = split
         self.ann_required = split != 'test' if ann_required is None else ann_required
         self.validate = validate
+        # Build config dicts in the knet registry, so no default scope is needed.
+        transforms = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
         super().__init__(ann_file='', metainfo=metainfo, data_root=data_root, data_prefix={},
-                         pipeline=list(pipeline), test_mode=test_mode,
+                         pipeline=transforms, test_mode=test_mode,
                          serialize_data=serialize_data, max_refetch=max_refetch,
                          lazy_init=lazy_init)
 

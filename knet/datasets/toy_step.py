@@ -3,16 +3,17 @@
 DESIGN.md §8.1 (layout ``video_sequence/{split}/{seq:06d}_{frame:06d}_{leftImg8bit,panoptic}.png``
 and the panoptic PNG encoding R = trainId, G*256+B = instance id) and §0 (the 19 STEP classes;
 person and car are things). Written for the CPU demo: a tiny K-Net must learn it in minutes, so
-every class has its own strong colour and texture, regions are large and clean, there are 1-4
-thing instances (cars, persons; one of each always in view) per frame that move smoothly with sequence-consistent ids,
-enter/leave the view and occlude each other, and train and val share one generation process.
+every class has its own strong colour and texture, regions are large and clean, and train and
+val share one generation process. Each frame holds 2-4 thing instances (an anchor car and an
+anchor person that stay in view, plus passing cars/persons that enter and leave the view); they
+move smoothly, keep their ids for the whole sequence and occlude each other.
 
 Scene (fractions of the default 128x416 frame, scaled with ``size``): sky on top; a facade band
 with one segment of each of building, wall, fence, vegetation, terrain, truck, bus and train;
 two poles carrying a traffic light and a traffic sign; a sidewalk; the road; a rider on a
 motorcycle and a bicycle (all stuff in STEP); cars and persons; a void "ego hood" at the bottom.
-The camera pans slowly. Thing fragments smaller than ``min(15*15 scaled, ...)`` (entering,
-leaving or hidden) are labelled void. Same arguments -> byte-identical files.
+The camera pans slowly. Visible thing fragments smaller than 15x15 px (scaled) are labelled
+void. Same arguments -> byte-identical files.
 """
 import os
 import os.path as osp
@@ -31,7 +32,8 @@ APPEARANCE: Dict[str, Tuple[Tuple[int, int, int], str, float, float]] = {
     'road': ((128, 128, 128), 'speckle', 12, 1), 'sidewalk': ((205, 175, 125), 'checker', 18, 10),
     'building': ((125, 65, 35), 'windows', 40, 12), 'wall': ((235, 150, 185), 'hstripes', 22, 6),
     'fence': ((105, 75, 170), 'vstripes', 35, 6), 'pole': ((245, 245, 245), 'flat', 0, 1),
-    'traffic light': ((250, 135, 0), 'hstripes', 35, 8), 'traffic sign': ((0, 90, 210), 'flat', 0, 1),
+    'traffic light': ((250, 135, 0), 'hstripes', 35, 8),
+    'traffic sign': ((0, 90, 210), 'flat', 0, 1),
     'vegetation': ((25, 135, 55), 'blobs', 30, 9), 'terrain': ((155, 195, 10), 'speckle', 25, 1),
     'sky': ((165, 205, 245), 'gradient', 15, 60), 'person': ((255, 215, 0), 'flat', 0, 1),
     'rider': ((205, 40, 125), 'vstripes', 20, 4), 'car': ((215, 10, 25), 'flat', 0, 1),

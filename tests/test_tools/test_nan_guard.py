@@ -1,4 +1,4 @@
-"""NaN/inf loss guard: CheckInvalidLossHook names the term and the iteration (knet/engine/hooks.py)."""
+"""NaN/inf loss guard: CheckInvalidLossHook names the term and iteration (knet/engine/hooks.py)."""
 import importlib.util
 import math
 from pathlib import Path

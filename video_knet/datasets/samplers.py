@@ -4,8 +4,9 @@ Video K-Net's tracker and kernel memory are reset on a sequence's first frame an
 frame to frame, so a rank must see each of its sequences completely and in frame order. The
 original ran inference on one GPU; here whole sequences are spread over the ranks, balanced by
 frame count (largest first, to the least-loaded rank), never split, interleaved or padded with
-duplicates. Ranks may therefore receive different numbers of frames: metrics must gather results
-per sequence (not with mmengine's ``collect_results``, which zips the rank lists).
+duplicates. Ranks may therefore receive different numbers of frames; mmengine's
+``collect_results`` (``zip_longest`` over the rank lists) keeps every result, so metrics must
+order results by their (``seq_id``, ``frame_id``) metainfo, not by position.
 """
 from typing import Dict, Iterator, List, Optional, Sized
 

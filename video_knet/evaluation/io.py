@@ -1,4 +1,4 @@
-"""Reading inference results and KITTI-STEP ground truth for the offline evaluators (DESIGN.md §9.1).
+"""Reading inference results and KITTI-STEP ground truth for the evaluators (DESIGN.md §9.1).
 
 Layouts (docs/ARCHITECTURE.md, "Results on disk"):
 
@@ -12,6 +12,7 @@ computed in worker processes (PNG decoding dominates the cost) and returned in (
 order, which is all STQ and VPQ need.
 """
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 
 from knet.structures.panoptic import IGNORE_LABEL, LABEL_DIVISOR
-from .functional.pairs import PairTable, count_pairs
+from .functional.pairs import PairTable, concat_tables, count_pairs
 
 _RESULT_NAME = re.compile(r'^(\d+)_(\d+)_(cat|ins)\.png$')
 _GT_NAME = re.compile(r'^(\d+)_(\d+)_panoptic\.png$')
@@ -182,6 +183,11 @@ def _table_worker(args: Tuple[FrameFiles, int]) -> PairTable:
     return frame_pair_table(*args)
 
 
+def _init_worker() -> None:
+    """One process per core: keep OpenCV single-threaded (also safe after fork)."""
+    cv2.setNumThreads(1)
+
+
 def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
                      label_divisor: int = LABEL_DIVISOR,
                      progress: bool = True) -> Iterator[Tuple[FrameFiles, PairTable]]:
@@ -201,7 +207,8 @@ def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
     pool = None
     try:
         if workers > 1 and len(frames) > 1:
-            pool = multiprocessing.get_context('fork').Pool(min(workers, len(frames)))
+            pool = multiprocessing.get_context('fork').Pool(min(workers, len(frames)),
+                                                            initializer=_init_worker)
             chunk = max(1, min(16, len(frames) // (workers * 8)))
             tables = pool.imap(_table_worker, jobs, chunksize=chunk)
         else:
@@ -215,6 +222,56 @@ def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
             pool.terminate()
         if bar is not None:
             bar.close()
+
+
+def _fingerprint(frames: Sequence[FrameFiles], label_divisor: int) -> str:
+    """Hash of the input files (path, size, mtime) and the encoding, to validate a cache."""
+    items: List[object] = [label_divisor]
+    for frame in frames:
+        for path in (frame.gt_path, frame.cat_path, frame.ins_path):
+            stat = os.stat(path)
+            items.append([os.path.abspath(path), stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha1(json.dumps(items).encode()).hexdigest()
+
+
+def _load_cache(path: str, fingerprint: str, num_frames: int) -> Optional[List[PairTable]]:
+    """The cached tables if ``path`` holds tables of exactly these input files, else None."""
+    if not os.path.isfile(path):
+        return None
+    with np.load(path) as data:
+        if str(data['fingerprint']) != fingerprint or len(data['offsets']) != num_frames + 1:
+            return None
+        offsets = data['offsets']
+        columns = [data[name] for name in PairTable._fields]
+    return [PairTable(*(col[start:end] for col in columns))
+            for start, end in zip(offsets[:-1], offsets[1:])]
+
+
+def read_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
+                     label_divisor: int = LABEL_DIVISOR, progress: bool = True,
+                     cache: Optional[str] = None) -> Iterator[Tuple[FrameFiles, PairTable]]:
+    """:func:`iter_pair_tables`, optionally through a cache file shared by the evaluators.
+
+    With ``cache``, tables saved by an earlier run over the same files (same paths, sizes and
+    modification times) are loaded instead of decoding the PNGs again, so running
+    ``evaluate_stq.py`` then ``evaluate_vpq.py`` decodes every frame once; otherwise the tables
+    are computed and then written to ``cache`` (an ``.npz`` file of a few MB for KITTI-STEP val).
+    """
+    fingerprint = _fingerprint(frames, label_divisor) if cache else ''
+    cached = _load_cache(cache, fingerprint, len(frames)) if cache else None
+    if cached is not None:
+        yield from zip(frames, cached)
+        return
+    tables = []
+    for frame, table in iter_pair_tables(frames, workers, label_divisor, progress):
+        tables.append(table)
+        yield frame, table
+    if cache:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        offsets = np.cumsum([0] + [len(t.counts) for t in tables])
+        with open(cache, 'wb') as f:
+            np.savez(f, fingerprint=np.array(fingerprint), offsets=offsets,
+                     **concat_tables(tables)._asdict())
 
 
 def default_workers() -> int:
@@ -291,6 +348,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help='void class in GT / "no prediction" class (default: %(default)s)')
     parser.add_argument('--workers', type=int, default=default_workers(),
                         help='processes decoding PNGs (default: %(default)s = CPUs available)')
+    parser.add_argument('--tables-cache', metavar='FILE.npz',
+                        help='reuse / save the per-frame pair tables, so that a second evaluator '
+                             'over the same files skips PNG decoding')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
 
 

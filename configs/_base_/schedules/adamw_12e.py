@@ -1,5 +1,6 @@
 # AdamW lr 1e-4, wd 0.05, backbone lr x0.25, grad clip 1.0; 1000-iter linear warmup from 0.001x,
 # step decay x0.1 at epochs 9 and 11 of 12 (DESIGN.md §7, KITTI-STEP Video K-Net).
+# end=1001: mmengine's LinearLR reaches the full lr at end-1; mmcv's warmup reaches it at 1000.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
@@ -8,7 +9,7 @@ optim_wrapper = dict(
 )
 max_epochs = 12
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1001),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11],
          gamma=0.1),
 ]

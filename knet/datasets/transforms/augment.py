@@ -157,6 +157,7 @@ class ClipRandomCrop(BaseTransform):
 
     @staticmethod
     def _crop_instances(frame: dict, rows: slice, cols: slice) -> None:
+        """Crop ``gt_masks`` (N, H, W) and drop the instances left without pixels."""
         masks = frame['gt_masks'][:, rows, cols]
         keep = masks.reshape(masks.shape[0], -1).any(axis=1)
         frame['gt_masks'] = np.ascontiguousarray(masks[keep])
@@ -164,6 +165,7 @@ class ClipRandomCrop(BaseTransform):
         frame['gt_instance_ids'] = frame['gt_instance_ids'][keep]
 
     def _reject(self, frames: List[dict]) -> bool:
+        """Whether the cropped clip fails the key-instance / shared-id checks."""
         if 'gt_instance_ids' not in frames[0]:
             return False
         key_ids = set(frames[0]['gt_instance_ids'].tolist())
@@ -207,6 +209,7 @@ class ClipPhotoMetricDistortion(BaseTransform):
     def _draw(self) -> dict:
         """Draw one set of parameters (identity values when a distortion is skipped)."""
         def maybe(value: float, identity: float) -> float:
+            """``value`` with probability ``prob``, else the identity value."""
             return value if np.random.rand() < self.prob else identity
         return dict(
             brightness=maybe(np.random.uniform(-self.brightness_delta, self.brightness_delta), 0),

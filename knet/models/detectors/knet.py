@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
-from torch import Tensor
+from torch import Tensor, nn
 
 from knet.models.heads.mask_targets import MaskTargets, build_mask_targets
 from knet.models.heads.utils import ConfigType, OptConfigType
@@ -61,8 +61,10 @@ class KNet(BaseModel):
                  ignore_label: int = IGNORE_LABEL,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
+                 data_preprocessor: Union[None, ConfigType, nn.Module] = None,
                  init_cfg: Union[None, ConfigType, List[ConfigType]] = None) -> None:
+        if isinstance(data_preprocessor, dict):  # build in the knet scope, whatever the default
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.num_thing_classes = num_thing_classes
         self.num_stuff_classes = num_stuff_classes
@@ -100,9 +102,10 @@ class KNet(BaseModel):
             (f'roi_head.mask_head.{s}', h) for s, h in enumerate(self.roi_head.mask_head)]
         for name, head in heads:
             found = (head.num_thing_classes, head.num_stuff_classes)
-            if found != (self.num_thing_classes, self.num_stuff_classes):
+            expected = (self.num_thing_classes, self.num_stuff_classes)
+            if found != expected:
                 raise ValueError(f'{name} has (num_thing_classes, num_stuff_classes) = {found} '
-                                 f'but the detector has {(self.num_thing_classes, self.num_stuff_classes)}')
+                                 f'but the detector has {expected}')
         if self.roi_head.num_proposals != self.rpn_head.num_proposals:
             raise ValueError(f'roi_head.num_proposals ({self.roi_head.num_proposals}) must equal '
                              f'rpn_head.num_proposals ({self.rpn_head.num_proposals})')

@@ -1,4 +1,4 @@
-"""Key mapping from original K-Net / Video K-Net checkpoints to ours (DESIGN.md §10, STYLE.md §2.13).
+"""Key mapping of original K-Net / Video K-Net checkpoints to ours (DESIGN.md §10, STYLE §2.13).
 
 The original checkpoints are mmcv ``.pth`` dicts whose ``state_dict`` uses the prefixes of
 §10.1 (``backbone.``, ``neck.``, ``rpn_head.``, ``roi_head.mask_head.{s}.``, and for Video K-Net
@@ -80,13 +80,14 @@ def convert_state_dict(state_dict: Dict[str, Tensor],
     Returns:
         :class:`ConversionResult`.
     """
-    stages = [int(m.group(1)) for m in map(STAGE_KEY.match, state_dict) if m]
+    mapped = {key: map_key(key) for key in state_dict}
+    stages = [int(m.group(1)) for m in map(STAGE_KEY.match, filter(None, mapped.values())) if m]
     last_stage = max(stages) if stages else -1
     converted: Dict[str, Tensor] = {}
     dropped: Dict[str, str] = {}
     unmatched: List[str] = []
     for key, value in state_dict.items():
-        new_key = map_key(key)
+        new_key = mapped[key]
         if new_key is None:
             unmatched.append(key)
             continue

@@ -196,6 +196,7 @@ class VideoPanopticQuality:
         present = [c for c in self.classes if tp[c] + fp[c] + fn[c] > 0]
 
         def mean(ids: Sequence[int]) -> float:
+            """Mean PQ of these classes (NaN for none)."""
             return float(np.mean(pq[list(ids)])) if len(ids) else float('nan')
 
         no_window = int(totals['num_windows']) == 0

@@ -41,7 +41,7 @@ def _field(sample: Any, name: str) -> Any:
     """``sample[name]`` for dicts, ``getattr(sample, name)`` for data elements (None if absent)."""
     if isinstance(sample, dict):
         return sample.get(name)
-    return getattr(sample, name, None) if name in sample else None
+    return getattr(sample, name, None)
 
 
 def _as_map(value: Any, what: str) -> np.ndarray:
@@ -96,6 +96,7 @@ class VideoPanopticMetric(BaseMetric):
 
     @property
     def label_divisor(self) -> int:
+        """``id = class * label_divisor + instance`` (metainfo, default 65536)."""
         return int(self._meta('label_divisor', LABEL_DIVISOR))
 
     def _ground_truth(self, sample: Any, seq_id: Any, frame_id: Any) -> np.ndarray:

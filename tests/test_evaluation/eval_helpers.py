@@ -1,12 +1,53 @@
-"""Slow pixel-by-pixel reference implementations of STQ and VPQ, written straight from the
-definitions of DESIGN.md §9.2 / §9.3 (dicts and explicit frame concatenation), used to check the
-table-based metrics of :mod:`video_knet.evaluation.functional` on small random sequences."""
+"""Helpers of the evaluation tests.
+
+* Slow pixel-by-pixel reference implementations of STQ and VPQ, written straight from the
+  definitions of DESIGN.md §9.2 / §9.3 (dicts and explicit frame concatenation), used to check
+  the table-based metrics of :mod:`video_knet.evaluation.functional` on small random sequences.
+* Writers of tiny STEP-format PNGs (with PIL, independently of the cv2 readers under test) and
+  the sequences the CLI / metric tests write.
+"""
 from collections import Counter
+from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 
 Frames = Dict[int, List[Tuple[np.ndarray, np.ndarray]]]
+
+DIV = 65536
+V = 255 * DIV
+
+
+def P(c: int, i: int = 0) -> int:  # noqa: N802
+    return c * DIV + i
+
+
+def write_gt_png(path: Path, ids: np.ndarray) -> None:
+    """KITTI-STEP panoptic PNG: R = class, G = instance // 256, B = instance % 256."""
+    sem, inst = ids // DIV, ids % DIV
+    rgb = np.stack([sem, inst // 256, inst % 256], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb, mode='RGB').save(path)
+
+
+def write_result_pngs(folder: Path, seq: int, frame: int, ids: np.ndarray) -> None:
+    """``{seq:06d}_{frame:06d}_cat.png`` / ``_ins.png`` as 16-bit single-channel PNGs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, values in (('cat', ids // DIV), ('ins', ids % DIV)):
+        Image.fromarray(values.astype(np.uint16)).save(folder / f'{seq:06d}_{frame:06d}_{kind}.png')
+
+
+# Two sequences of 2x4 frames with crowd, void, predicted void, 16-bit track ids and an id switch.
+SEQUENCES: Dict[int, List[Tuple[np.ndarray, np.ndarray]]] = {
+    2: [(np.array([[P(0), P(0), P(2, 1), P(2, 1)], [P(1), P(2, 0), P(2, 300), V]]),
+         np.array([[P(0), P(1), P(2, 700), P(2, 700)], [P(1), P(2, 700), P(2, 300), P(2, 300)]])),
+        (np.array([[P(0), P(0), P(2, 1), P(2, 1)], [P(1), P(1), P(2, 300), P(2, 300)]]),
+         np.array([[P(0), P(0), P(2, 700), P(2, 701)], [P(1), V, P(2, 300), P(2, 300)]])),
+        (np.array([[P(0), P(0), P(0), P(2, 1)], [P(1), P(1), P(2, 300), P(2, 300)]]),
+         np.array([[P(0), P(0), P(0), P(2, 701)], [P(1), P(1), P(2, 300), P(0)]]))],
+    13: [(np.array([[P(1), P(1), P(2, 7), P(2, 7)], [V, V, P(0), P(0)]]),
+          np.array([[P(1), V, P(2, 9), P(0)], [P(1), P(1), P(0), P(0)]]))],
+}
 
 
 def naive_stq(sequences: Frames, num_classes: int, things: Sequence[int], ignore: int = 255,
@@ -33,7 +74,8 @@ def naive_stq(sequences: Frames, num_classes: int, things: Sequence[int], ignore
                 if gs in things and not crowd and ps in things:
                     inter[(g, p)] += 1
         for g, size in gt_size.items():
-            inner = sum(t * t / (size + pred_size[p] - t) for (gg, p), t in inter.items() if gg == g)
+            inner = sum(t * t / (size + pred_size[p] - t)
+                        for (gg, p), t in inter.items() if gg == g)
             aq_sum += inner / size
         tubes += len(gt_size)
     ious = []
