@@ -2,7 +2,8 @@
 
 Steps, each skipped when its output is already complete (so a crashed or interrupted demo resumes):
 
-1. generate the synthetic STEP dataset (``tools/make_toy_step.py``) under ``--data-root``;
+1. generate the synthetic STEP dataset (``tools/make_toy_step.py``) in
+   ``$KNET_DATA_ROOT/toy-step`` (default ``datasets/toy-step``);
 2. train the toy Video K-Net config on CPU (``tools/train.py``; resumes from the last checkpoint);
 3. run online inference on the val split (``tools/inference.py``);
 4. score STQ and VPQ (``tools/evaluate_stq.py``, ``tools/evaluate_vpq.py``);
@@ -26,7 +27,6 @@ DEFAULT_CONFIG = 'configs/toy/video-knet_r18_toy.py'
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Run the Video K-Net demo on synthetic data.')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='toy training config')
-    parser.add_argument('--data-root', default='datasets/toy-step', help='synthetic data root')
     parser.add_argument('--work-dir', default='outputs/demo', help='checkpoints, logs, results')
     parser.add_argument('--seed', type=int, default=0, help='dataset and training seed')
     parser.add_argument('--fresh', action='store_true',
@@ -72,8 +72,7 @@ def train(args: argparse.Namespace, work_dir: str) -> str:
         print(f'\n==> [train] already finished: {ckpt}')
         return ckpt
     cmd = [sys.executable, 'tools/train.py', args.config, '--work-dir', work_dir,
-           '--seed', str(args.seed), '--no-validate',
-           '--cfg-options', f'data_root={args.data_root}']
+           '--seed', str(args.seed), '--no-validate']
     if not args.fresh and osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         cmd.append('--resume')
     run('train', cmd)
@@ -87,6 +86,8 @@ def train(args: argparse.Namespace, work_dir: str) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     start = time.time()
+    # The toy config reads its data from $KNET_DATA_ROOT/toy-step (default datasets/toy-step).
+    args.data_root = osp.join(os.environ.setdefault('KNET_DATA_ROOT', 'datasets'), 'toy-step')
     work_dir = osp.abspath(osp.join(REPO, args.work_dir))
     results = osp.join(work_dir, 'results')
     gt_dir = osp.join(args.data_root, 'video_sequence', 'val')
@@ -98,14 +99,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         run('data', [sys.executable, 'tools/make_toy_step.py', '--out', args.data_root,
                      '--seed', str(args.seed)])
     ckpt = train(args, work_dir)
-    infer = [sys.executable, 'tools/inference.py', args.config, ckpt, results, '--split', 'val',
-             '--cfg-options', f'data_root={args.data_root}']
+    infer = [sys.executable, 'tools/inference.py', args.config, ckpt, results, '--split', 'val']
     run('inference', infer + (['--overwrite'] if args.fresh else []))
     stq_json, vpq_json = osp.join(work_dir, 'stq.json'), osp.join(work_dir, 'vpq.json')
+    cache = ['--tables-cache', osp.join(work_dir, 'pair_tables.npz')]  # decode PNGs once
+    if osp.isfile(cache[1]):
+        os.remove(cache[1])  # tables of an earlier inference run would be stale
     run('STQ', [sys.executable, 'tools/evaluate_stq.py', results, '--gt-dir', gt_dir,
-                '--json', stq_json])
+                '--json', stq_json] + cache)
     run('VPQ', [sys.executable, 'tools/evaluate_vpq.py', results, '--gt-dir', gt_dir,
-                '--json', vpq_json])
+                '--json', vpq_json] + cache)
     run('visualize', [sys.executable, 'tools/visualize.py', results, '--img-dir', gt_dir])
 
     with open(stq_json) as f:

@@ -27,6 +27,7 @@ by ``tools/train.py`` and checkpoints converted by ``tools/convert_checkpoint.py
 """
 import argparse
 import copy
+import logging
 import os
 import os.path as osp
 import sys
@@ -39,6 +40,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import get_dist_info
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.utils.data import DataLoader
@@ -150,7 +152,13 @@ def build_dataset(cfg: Config, split: str, data_root: Optional[str] = None):
 def build_model(cfg: Config, checkpoint: str, device: str) -> torch.nn.Module:
     """Build ``cfg.model``, initialise it, load ``checkpoint`` (non-strict, reported)."""
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # mmengine reports every initialised parameter at INFO
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):

@@ -183,7 +183,8 @@ def test_frame_level_hooks_for_video() -> None:
 
 def test_r50_parameter_parity_with_the_original() -> None:
     cfg = Config.fromfile(str(CONFIGS / '_base_' / 'models' / 'knet_r50_fpn.py'))
-    model = MODELS.build(cfg.model)
+    with torch.device('meta'):  # structure only
+        model = MODELS.build(cfg.model)
     backbone = 23_508_032  # torchvision ResNet-50 without fc (DESIGN.md §10)
     fpn = 256 * (256 + 512 + 1024 + 2048) + 4 * 256 + 4 * (256 * 256 * 9 + 256)
     semantic_fpn = 7 * (256 * 256 * 9 + 2 * 256) + 2 * (256 * 256 + 2 * 256)

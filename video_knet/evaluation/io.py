@@ -183,11 +183,6 @@ def _table_worker(args: Tuple[FrameFiles, int]) -> PairTable:
     return frame_pair_table(*args)
 
 
-def _init_worker() -> None:
-    """One process per core: keep OpenCV single-threaded (also safe after fork)."""
-    cv2.setNumThreads(1)
-
-
 def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
                      label_divisor: int = LABEL_DIVISOR,
                      progress: bool = True) -> Iterator[Tuple[FrameFiles, PairTable]]:
@@ -207,8 +202,9 @@ def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
     pool = None
     try:
         if workers > 1 and len(frames) > 1:
-            pool = multiprocessing.get_context('fork').Pool(min(workers, len(frames)),
-                                                            initializer=_init_worker)
+            # No cv2 calls in a worker initializer: cv2.setNumThreads() in a forked child whose
+            # parent already used OpenCV's thread pool deadlocks (seen in the test suite).
+            pool = multiprocessing.get_context('fork').Pool(min(workers, len(frames)))
             chunk = max(1, min(16, len(frames) // (workers * 8)))
             tables = pool.imap(_table_worker, jobs, chunksize=chunk)
         else:

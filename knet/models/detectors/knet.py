@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from knet.models.heads.mask_targets import MaskTargets, build_mask_targets
 from knet.models.heads.utils import ConfigType, OptConfigType
-from knet.models.postprocess import merge_things_stuff
+from knet.models.postprocess import PanopticFusionResult, merge_things_stuff
 from knet.registry import MODELS
 from knet.structures import IGNORE_LABEL, PanopticDataSample
 
@@ -225,7 +225,7 @@ class KNet(BaseModel):
         return probs[0]
 
     def merge_frame(self, cls_score: Tensor, mask_logits: Tensor,
-                    img_meta: Dict[str, Any]) -> Any:
+                    img_meta: Dict[str, Any]) -> PanopticFusionResult:
         """Panoptic merge of one frame at its original size (§3.3, §5.5).
 
         Args:
@@ -258,7 +258,7 @@ class KNet(BaseModel):
         lut[:self.num_classes] = torch.as_tensor(self.class_ids, device=labels.device)
         return lut[labels.long()]
 
-    def add_pred_to_sample(self, result: Any,
+    def add_pred_to_sample(self, result: PanopticFusionResult,
                            data_sample: PanopticDataSample) -> PanopticDataSample:
         """Write a merge result into ``data_sample`` in dataset class ids.
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule, ModuleList
 from torch import Tensor
 
+from knet.models.task_modules import MaskSamplingResult
 from knet.registry import MODELS, TASK_UTILS
 from .mask_targets import MaskTargets
 from .utils import ConfigType, OptConfigType
@@ -121,7 +122,7 @@ class KernelIterHead(BaseModule):
         return self.forward(x_feats, kernels, mask_preds, last_stage_kwargs)[-1]
 
     def _assign(self, stage: int, prev_masks: Tensor, prev_cls: Optional[Tensor],
-                masks: Tensor, targets: Sequence[MaskTargets]) -> List[Any]:
+                masks: Tensor, targets: Sequence[MaskTargets]) -> List[MaskSamplingResult]:
         """Hungarian-assign the thing kernels using the previous stage's predictions.
 
         Args:

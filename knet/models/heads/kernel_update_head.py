@@ -16,6 +16,7 @@ from mmengine.model import BaseModule, bias_init_with_prob
 from torch import Tensor
 
 from knet.models.layers import FFN, MultiheadAttention
+from knet.models.task_modules import MaskSamplingResult
 from knet.registry import MODELS
 from .mask_targets import MaskTargets
 from .utils import ConfigType, OptConfigType, accuracy, rank_targets, reduce_mean
@@ -225,13 +226,13 @@ class KernelUpdateHead(BaseModule):
         cls_score = self.predict_cls(obj_feat)
         new_masks = self.predict_masks(obj_feat, x)
         batch, num_kernels = obj_feat.shape[:2]
-        k = self.conv_kernel_size
-        obj_feat = obj_feat.permute(0, 1, 3, 2).reshape(batch, num_kernels, self.in_channels, k,
-                                                        k)
+        kernel_shape = (self.in_channels, self.conv_kernel_size, self.conv_kernel_size)
+        obj_feat = obj_feat.permute(0, 1, 3, 2).reshape(batch, num_kernels, *kernel_shape)
         return dict(cls_score=cls_score, mask_preds=new_masks, obj_feat=obj_feat,
                     group_feats=group_feats)
 
-    def get_targets(self, sampling_results: Sequence, targets: Sequence[MaskTargets],
+    def get_targets(self, sampling_results: Sequence[MaskSamplingResult],
+                    targets: Sequence[MaskTargets],
                     num_kernels: int) -> Tuple[Tensor, Tensor, Tensor]:
         """Classification and mask targets of a batch (§6.2).
 
@@ -249,7 +250,7 @@ class KernelUpdateHead(BaseModule):
                      for s, t in zip(sampling_results, targets)]
         return tuple(torch.cat(parts, dim=0) for parts in zip(*per_image))
 
-    def _targets_single(self, sampling, target: MaskTargets,
+    def _targets_single(self, sampling: MaskSamplingResult, target: MaskTargets,
                         num_kernels: int) -> Tuple[Tensor, Tensor, Tensor]:
         """Thing rows from the matching, then the fixed class-indexed stuff rows."""
         num_things = num_kernels - self.num_stuff_classes
@@ -270,7 +271,8 @@ class KernelUpdateHead(BaseModule):
         label_weights[num_things + stuff_cols, self.num_thing_classes + stuff_cols] = 1.0
         return labels, label_weights, mask_targets
 
-    def loss_by_feat(self, cls_score: Tensor, mask_preds: Tensor, sampling_results: Sequence,
+    def loss_by_feat(self, cls_score: Tensor, mask_preds: Tensor,
+                     sampling_results: Sequence[MaskSamplingResult],
                      targets: Sequence[MaskTargets]) -> Dict[str, Tensor]:
         """Stage losses ``loss_cls``, ``loss_mask``, ``loss_dice`` [, ``loss_rank``] + pos_acc.
 

@@ -1,4 +1,4 @@
-"""Temporal kernel linking of Video K-Net (DESIGN.md §3, §5.1, §12 items 10 and 23; names §10.3).
+"""Temporal kernel linking of Video K-Net (DESIGN.md §3, §5.1, §10.3, §12 items 10 and 23).
 
 Follows ``VideoKernelUpdateHead`` (``previous_type='ffn'``) and ``VideoKernelIterHead`` of the
 original ``knet/video/kernel_update_head.py`` / ``kernel_iter_head.py``, as a subclass of the image

@@ -92,9 +92,11 @@ class QuasiDenseEmbedHead(BaseModule):
         """
         same = key_instance_ids.view(-1, 1) == ref_instance_ids.view(1, -1).to(
             key_instance_ids.device)
-        found = same.any(dim=1)
-        first = same.float().argmax(dim=1)
-        return torch.where(found, first, torch.full_like(first, -1)).long()
+        indices = torch.full((same.shape[0], ), -1, dtype=torch.long, device=same.device)
+        if same.shape[1] == 0:
+            return indices
+        first = same.float().argmax(dim=1)  # the first matching reference object
+        return torch.where(same.any(dim=1), first, indices)
 
     @staticmethod
     def get_targets(key_gt_inds: Sequence[Tensor], ref_gt_inds: Sequence[Tensor],

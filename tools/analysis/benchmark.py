@@ -1,0 +1,694 @@
+"""Speed, FLOPs and memory of online (Video) K-Net inference and of a training iteration.
+
+GitHub issue #7. Inference follows DESIGN.md §1b (batch 1, frame by frame, kernel memory and
+tracker carried along the sequence), §5.5 (panoptic merge), §5.6 (tracker) and §9.1 (the three
+PNGs written per frame, with ``tools/inference.py``'s own writer); ``--train`` times the training
+iteration of §1a (data loading, forward, backward, optimizer step).
+
+Usage::
+
+    python tools/analysis/benchmark.py CONFIG [--checkpoint CKPT] [--device cpu|cuda]
+        [--shape H W] [--frames N] [--warmup W] [--amp bf16|fp16] [--channels-last] [--compile]
+        [--images DIR] [--compare-fp32 K] [--thing-logit-bias B] [--threads T] [--json OUT]
+    python tools/analysis/benchmark.py CONFIG --train [--iters N] [--data-root DIR] [--json OUT]
+
+What is measured (after ``--warmup`` frames/iterations):
+
+* latency of each frame (uint8 image in -> PNGs on disk): median, p90, FPS = frames / time;
+* exclusive time of each component, from forward hooks and wrapped methods installed by this
+  tool (no model edits): ``preprocess``, ``backbone``, ``fpn``, ``semantic_fpn``,
+  ``kernel_head``, ``stage{s}`` (``kernel_link`` of the last stage apart), ``mask_upsample``,
+  ``mask_rescale``, ``panoptic_merge``, ``tracker``, ``write`` and ``other`` (the rest of the
+  frame); nested regions are subtracted from their parent, so the components add up to the
+  frame time. On CUDA every region boundary synchronizes;
+* peak memory: ``ru_maxrss`` of the process on CPU, ``max_memory_allocated`` on CUDA, plus the
+  current RSS after every frame (to see whether memory grows along a sequence);
+* FLOPs of one frame with ``torch.utils.flop_counter.FlopCounterMode`` (matmul-like ops only:
+  conv, mm, bmm, einsum, attention), in total and per component;
+* the FLOP/s of a large square matmul on the same device, in the compute dtype, measured in the
+  same run before and after the frames, and ``matmul_ratio`` = achieved model FLOP/s (FLOPs of
+  a frame / median frame latency) / matmul FLOP/s (``matmul_ratio_network``: the same with the
+  time of the network components only, i.e. without merge, tracker, writing and glue).
+
+Without ``--images`` the frames are a synthetic driving-like sequence (moving boxes over
+textured bands); ``--checkpoint`` is optional (random weights by default: speed does not depend
+on them, except the number of thing segments that reach merge and tracker, which
+``--thing-logit-bias`` raises for untrained weights). ``--compare-fp32 K`` first records K
+frames with the plain fp32 model and then compares the optioned model (``--amp``,
+``--channels-last``, ``--compile``) on the same frames. ``--json`` writes every figure; keys
+``fps``, ``latency_ms_median``, ``latency_ms_p90``, ``components_ms``, ``peak_mem_mb``,
+``gflops_per_frame``, ``matmul_gflops`` and ``matmul_ratio`` are always present (for
+``--train`` they describe one training iteration, plus ``data_ms_median`` and ``data_share``).
+"""
+import argparse
+import contextlib
+import copy
+import functools
+import importlib.util
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import knet  # noqa: F401  (registers the modules)
+import video_knet  # noqa: F401
+from knet.registry import MODELS
+from knet.structures import PanopticDataSample
+
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+#: ``--clock``: wall time, or CPU time of the process (all threads; steadier on a shared CPU).
+CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
+#: Components that are the network itself (``matmul_ratio_network``).
+NETWORK_COMPONENTS = ('preprocess', 'backbone', 'fpn', 'semantic_fpn', 'kernel_head',
+                      'mask_upsample', 'kernel_link')
+
+
+def _load_inference_tool() -> Any:
+    """``tools/inference.py`` as a module (its PNG writer and model loader are reused)."""
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'inference.py')
+    spec = importlib.util.spec_from_file_location('knet_tools_inference', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line arguments (``argv=None`` reads ``sys.argv``)."""
+    parser = argparse.ArgumentParser(description='Benchmark (Video) K-Net inference / training')
+    parser.add_argument('config', help='model config (e.g. configs/tiny/video-knet_tiny.py)')
+    parser.add_argument('--checkpoint', help='weights to load (default: random init)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--shape', type=int, nargs=2, default=(375, 1242), metavar=('H', 'W'),
+                        help='synthetic frame size (default KITTI-STEP 375 1242)')
+    parser.add_argument('--frames', type=int, default=10, help='timed frames (after warm-up)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed first frames/iterations')
+    parser.add_argument('--amp', choices=sorted(AMP_DTYPES), help='autocast dtype')
+    parser.add_argument('--channels-last', action='store_true', help='NHWC weights and input')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the backbone, necks, kernel head and stages')
+    parser.add_argument('--images', help='folder of frames of one sequence (sorted names)')
+    parser.add_argument('--compare-fp32', type=int, default=0, metavar='K',
+                        help='compare K frames of the optioned model with plain fp32')
+    parser.add_argument('--thing-logit-bias', type=float, default=0.0,
+                        help='add to the thing-class logits bias of the last stage (random '
+                        'weights give no thing segment; 4 makes most proposals things)')
+    parser.add_argument('--threads', type=int, help='torch.set_num_threads (default: torch)')
+    parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall',
+                        help='wall time (default) or process CPU time (inference only: less '
+                        'sensitive to other load; figures are then CPU-seconds of all threads)')
+    parser.add_argument('--out-dir', help='where PNGs are written (default: a temporary dir)')
+    parser.add_argument('--matmul-size', type=int, help='matmul reference size (2048 CPU, '
+                        '8192 CUDA)')
+    parser.add_argument('--train', action='store_true', help='time training iterations')
+    parser.add_argument('--iters', type=int, default=10, help='timed training iterations')
+    parser.add_argument('--data-root', help='dataset root for --train (overrides the config)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--json', help='write the results to this JSON file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys')
+    return parser.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------- measuring
+class RegionMeter:
+    """Exclusive amount (time, or FLOPs with another clock) spent in named, nested regions.
+
+    A region's amount excludes its child regions, so all regions plus ``other`` add up to the
+    frame. Regions with the same name accumulate.
+
+    Args:
+        sync: called at every region boundary (``torch.cuda.synchronize`` on CUDA).
+        clock: seconds (``time.perf_counter`` wall clock or ``time.process_time`` CPU time).
+    """
+
+    def __init__(self, sync: Callable[[], None],
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.sync = sync
+        self.base_clock = clock
+        self.clock = clock
+        self.enabled = False
+        self._stack: List[list] = []
+        self.totals: Dict[str, float] = {}
+
+    def start(self) -> None:
+        """Start a frame: reset the totals."""
+        self.sync()
+        self.totals, self._stack, self.enabled = {}, [], True
+        self._frame_start = self.clock()
+
+    def stop(self) -> Dict[str, float]:
+        """End the frame; returns the totals plus ``other`` and ``total``."""
+        self.sync()
+        total = self.clock() - self._frame_start
+        self.enabled = False
+        totals = dict(self.totals)
+        totals['other'] = total - sum(totals.values())
+        totals['total'] = total
+        return totals
+
+    def push(self, name: str) -> None:
+        """Enter region ``name``."""
+        if self.enabled:
+            self.sync()
+            self._stack.append([name, self.clock(), 0.0])
+
+    def pop(self) -> None:
+        """Leave the innermost region."""
+        if self.enabled and self._stack:
+            self.sync()
+            name, start, children = self._stack.pop()
+            elapsed = self.clock() - start
+            self.totals[name] = self.totals.get(name, 0.0) + elapsed - children
+            if self._stack:
+                self._stack[-1][2] += elapsed
+
+    @contextlib.contextmanager
+    def region(self, name: str) -> Iterator[None]:
+        """``with meter.region(name):`` times the block."""
+        self.push(name)
+        try:
+            yield
+        finally:
+            self.pop()
+
+    def hook_module(self, module: nn.Module, name: str) -> None:
+        """Time every call of ``module`` (forward pre-hook / hook)."""
+        module.register_forward_pre_hook(lambda *_: self.push(name))
+        module.register_forward_hook(lambda *_: self.pop())
+
+    def wrap_method(self, obj: Any, attr: str, name: str) -> None:
+        """Time ``obj.attr(...)`` by shadowing the method with an instance attribute."""
+        method = getattr(obj, attr)
+
+        @functools.wraps(method)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.region(name):
+                return method(*args, **kwargs)
+
+        setattr(obj, attr, timed)
+
+
+def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = True) -> None:
+    """Install the component regions on the parts the model has (image or video K-Net).
+
+    Args:
+        model: a ``KNet`` / ``VideoKNet``.
+        meter: the meter the regions report to.
+        inside_compiled: also wrap ``link_kernels``, which runs inside a stage's ``forward``
+            (False under ``--compile``: the wrapper would break the compiled graph).
+    """
+    modules = [('data_preprocessor', 'preprocess'), ('backbone', 'backbone'), ('neck', 'fpn'),
+               ('rpn_head', 'kernel_head')]
+    for attr, name in modules:
+        if isinstance(getattr(model, attr, None), nn.Module):
+            meter.hook_module(getattr(model, attr), name)
+    if hasattr(getattr(model, 'roi_head', None), 'forward'):  # called as self.forward(...)
+        meter.wrap_method(model.roi_head, 'forward', 'mask_upsample')
+    fpn = getattr(getattr(model, 'rpn_head', None), 'localization_fpn', None)
+    if fpn is not None:
+        meter.hook_module(fpn, 'semantic_fpn')
+    for stage, head in enumerate(getattr(getattr(model, 'roi_head', None), 'mask_head', [])):
+        meter.hook_module(head, f'stage{stage}')
+        if inside_compiled and getattr(head, 'with_link', False):
+            meter.wrap_method(head, 'link_kernels', 'kernel_link')
+    methods = [('rescale_masks', 'mask_rescale'), ('merge_frame', 'panoptic_merge'),
+               ('add_pred_to_sample', 'panoptic_merge'), ('track_segments', 'tracker')]
+    for attr, name in methods:
+        if hasattr(model, attr):
+            meter.wrap_method(model, attr, name)
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process (MB)."""
+    with open('/proc/self/statm') as file:
+        return int(file.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak RSS of the process (CPU) or peak allocated CUDA memory (MB)."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int, reps: int = 5,
+                  clock: Callable[[], float] = time.perf_counter) -> float:
+    """GFLOP/s of a (size x size) @ (size x size) matmul: median of ``reps`` after one warm-up."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    times = []
+    for rep in range(reps + 1):
+        _sync(device)
+        start = clock()
+        torch.mm(a, b)
+        _sync(device)
+        if rep:
+            times.append(clock() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for the device (no-op on CPU)."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile ``q`` in [0, 100] (numpy's default)."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+# ------------------------------------------------------------------------------------ frames
+def synthetic_frame(height: int, width: int, index: int, seed: int = 0) -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame ``index`` of a deterministic driving-like sequence.
+
+    Sky, facade and road bands with texture, plus eight boxes ("cars", "persons") moving a few
+    pixels per frame, so consecutive frames are similar as in a real video.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.empty((height, width, 3), np.float32)
+    bands = ((0.0, (165, 205, 245)), (0.3, (125, 65, 35)), (0.55, (128, 128, 128)))
+    for top, colour in bands:
+        image[yy >= int(top * height)] = colour
+    image += 12 * np.sin((xx + 3 * index) / 7.0)[..., None] * np.cos(yy / 5.0)[..., None]
+    for _ in range(8):
+        h, w = rng.integers(height // 10, height // 3), rng.integers(width // 20, width // 6)
+        y = int(rng.integers(height // 3, height - h))
+        x = int(rng.integers(0, width) + rng.integers(-6, 7) * index) % max(width - w, 1)
+        image[y:y + h, x:x + w] = rng.integers(0, 256, 3)
+    image += rng.normal(0, 4, (1, width, 3)).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def frame_source(args: argparse.Namespace, count: int) -> Iterator[np.ndarray]:
+    """``count`` RGB frames: the ``--images`` folder (cycled if short) or synthetic ones."""
+    if not args.images:
+        for index in range(count):
+            yield synthetic_frame(args.shape[0], args.shape[1], index, args.seed)
+        return
+    names = sorted(n for n in os.listdir(args.images)
+                   if n.lower().endswith(('.png', '.jpg', '.jpeg')))
+    if not names:
+        raise FileNotFoundError(f'--images {args.images}: no .png/.jpg frame found')
+    for index in range(count):
+        image = cv2.imread(osp.join(args.images, names[index % len(names)]), cv2.IMREAD_COLOR)
+        yield np.ascontiguousarray(image[..., ::-1])
+
+
+def frame_batch(image: np.ndarray, frame_id: int, seq_id: int = 0) -> Dict[str, list]:
+    """Collated batch of one (H, W, 3) RGB frame, as the test pipeline + ``pseudo_collate``."""
+    height, width = image.shape[:2]
+    sample = PanopticDataSample(metainfo=dict(
+        img_path=f'{seq_id:06d}_{frame_id:06d}.png', seq_id=seq_id, frame_id=frame_id,
+        ori_shape=(height, width), img_shape=(height, width), scale_factor=(1.0, 1.0),
+        flip=False, flip_direction=None))
+    inputs = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return dict(inputs=[inputs], data_samples=[sample])
+
+
+# ------------------------------------------------------------------------------------- model
+def build_model(cfg: Config, args: argparse.Namespace, device: torch.device) -> nn.Module:
+    """Build ``cfg.model`` (random init, no backbone download) and load ``--checkpoint``."""
+    cfg = copy.deepcopy(cfg)
+    if isinstance(cfg.model.get('backbone'), dict) and 'pretrained' in cfg.model.backbone:
+        cfg.model.backbone.pretrained = None  # random init or the checkpoint, never a download
+    torch.manual_seed(args.seed)
+    if args.checkpoint:
+        model = _load_inference_tool().build_model(cfg, args.checkpoint, str(device))
+    else:
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model = model.to(device).eval()
+    if args.thing_logit_bias:
+        head = model.roi_head.mask_head[-1]
+        with torch.no_grad():
+            head.fc_cls.bias[:model.num_thing_classes] += args.thing_logit_bias
+    return model
+
+
+def compile_targets(model: nn.Module) -> List[nn.Module]:
+    """The modules whose ``forward`` ``--compile`` compiles (the network, not the glue)."""
+    targets = [getattr(model, name, None) for name in ('backbone', 'neck', 'rpn_head')]
+    targets += list(getattr(getattr(model, 'roi_head', None), 'mask_head', []))
+    return [module for module in targets if isinstance(module, nn.Module)]
+
+
+def apply_options(model: nn.Module, args: argparse.Namespace,
+                  device: torch.device) -> Callable[[], Any]:
+    """Apply ``--channels-last`` / ``--compile`` in place; returns the autocast context factory."""
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+        model.backbone.register_forward_pre_hook(
+            lambda _, inputs: (inputs[0].contiguous(memory_format=torch.channels_last),
+                               *inputs[1:]))
+    if args.compile:
+        for module in compile_targets(model):
+            module.forward = torch.compile(module.forward, dynamic=False)
+    dtype = AMP_DTYPES.get(args.amp)
+    if dtype is None:
+        return contextlib.nullcontext
+    return functools.partial(torch.autocast, device_type=device.type, dtype=dtype)
+
+
+def predict_frame(model: nn.Module, image: np.ndarray, frame_id: int, autocast: Callable[[], Any],
+                  meter: Optional[RegionMeter] = None, writer: Optional[Callable] = None,
+                  out_dir: Optional[str] = None) -> PanopticDataSample:
+    """Run one frame through ``model.test_step`` (and the PNG writer when given)."""
+    with torch.no_grad(), autocast():
+        sample = model.test_step(frame_batch(image, frame_id))[0]
+    if writer is not None:
+        with meter.region('write') if meter is not None else contextlib.nullcontext():
+            pred = sample.pred_panoptic
+            writer(out_dir, 0, frame_id, pred.sem_seg[0].cpu().numpy(),
+                   pred.instance_ids[0].cpu().numpy())
+    return sample
+
+
+def count_frame_flops(model: nn.Module, meter: RegionMeter, images: Sequence[np.ndarray],
+                      autocast: Callable[[], Any]) -> Dict[str, float]:
+    """FLOPs per component of the last of ``images`` (earlier ones set up the sequence state)."""
+    for frame_id, image in enumerate(images[:-1]):
+        predict_frame(model, image, frame_id, autocast)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        meter.clock = lambda: float(counter.get_total_flops())
+        meter.start()
+        predict_frame(model, images[-1], len(images) - 1, autocast)
+        flops = meter.stop()
+    meter.clock = meter.base_clock
+    return flops
+
+
+# --------------------------------------------------------------------------------- comparing
+def capture_outputs(model: nn.Module, images: Sequence[np.ndarray],
+                    autocast: Callable[[], Any]) -> List[Dict[str, torch.Tensor]]:
+    """Per frame: final class / mask probabilities and the panoptic maps, on CPU in float."""
+    captured: List[Dict[str, torch.Tensor]] = []
+    original = model.predict_frame
+
+    def capture(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+        out = original(*args, **kwargs)
+        captured.append(dict(cls=out['cls_score'].float().sigmoid().cpu(),
+                             masks=out['scaled_mask_preds'].float().sigmoid().cpu()))
+        return out
+
+    model.predict_frame = capture
+    try:
+        for frame_id, image in enumerate(images):
+            pred = predict_frame(model, image, frame_id, autocast).pred_panoptic
+            captured[-1].update(sem=pred.sem_seg[0].cpu(), ins=pred.instance_ids[0].cpu())
+    finally:
+        del model.predict_frame
+    return captured
+
+
+def compare_outputs(ref: Sequence[Dict[str, torch.Tensor]],
+                    new: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, Any]:
+    """Differences of optioned outputs to fp32 ones (probabilities, pixels, segments)."""
+    pixel_agreement, min_iou, equal_frames = [], 1.0, 0
+    for a, b in zip(ref, new):
+        pan_a = a['sem'].long() * 65536 + a['ins'].long()
+        pan_b = b['sem'].long() * 65536 + b['ins'].long()
+        pixel_agreement.append(float((pan_a == pan_b).float().mean()))
+        ids_a, ids_b = set(pan_a.unique().tolist()), set(pan_b.unique().tolist())
+        equal_frames += ids_a == ids_b
+        for seg in ids_a | ids_b:
+            in_a, in_b = pan_a == seg, pan_b == seg
+            min_iou = min(min_iou, float((in_a & in_b).sum()) / float((in_a | in_b).sum()))
+    return dict(
+        frames=len(ref),
+        cls_prob_max_abs_diff=max(float((a['cls'] - b['cls']).abs().max())
+                                  for a, b in zip(ref, new)),
+        mask_prob_max_abs_diff=max(float((a['masks'] - b['masks']).abs().max())
+                                   for a, b in zip(ref, new)),
+        pixel_agreement_min=min(pixel_agreement), frames_with_same_segments=equal_frames,
+        segment_iou_min=min_iou)
+
+
+# ------------------------------------------------------------------------------- inference
+def run_inference(cfg: Config, args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
+    """The inference benchmark; returns the result dict (see module docstring)."""
+    model = build_model(cfg, args, device)
+    writer = _load_inference_tool().write_frame_results
+    meter = RegionMeter(functools.partial(_sync, device), CLOCKS[args.clock])
+    instrument(model, meter, inside_compiled=not args.compile)
+    plain = contextlib.nullcontext
+    result: Dict[str, Any] = {}
+    flop_images = list(frame_source(args, 2))
+    flops = count_frame_flops(model, meter, flop_images, plain)
+    compare_images = list(frame_source(args, args.compare_fp32))
+    reference = capture_outputs(model, compare_images, plain) if compare_images else None
+    autocast = apply_options(model, args, device)
+    if reference is not None:
+        start = time.perf_counter()
+        try:
+            outputs = capture_outputs(model, compare_images, autocast)
+        except Exception as error:  # noqa: BLE001  (torch.compile failures are varied)
+            raise SystemExit(_option_failure(args, error)) from error
+        result['compare_fp32'] = compare_outputs(reference, outputs)
+        result['compare_fp32']['seconds'] = time.perf_counter() - start
+    matmul_before = _matmul_reference(args, device)
+    records = []
+    with tempfile.TemporaryDirectory(prefix='knet_benchmark_') as tmp:
+        out_dir = args.out_dir or tmp
+        for frame_id, image in enumerate(frame_source(args, args.warmup + args.frames)):
+            meter.start()
+            try:
+                sample = predict_frame(model, image, frame_id, autocast, meter, writer, out_dir)
+            except Exception as error:  # noqa: BLE001
+                raise SystemExit(_option_failure(args, error)) from error
+            times = meter.stop()
+            if frame_id == args.warmup - 1 and device.type == 'cuda':
+                torch.cuda.reset_peak_memory_stats(device)
+            records.append(dict(times=times, rss=rss_mb(),
+                                things=int(sample.pred_instances.labels.numel())))
+    matmul_after = _matmul_reference(args, device)
+    result.update(summarize(records[args.warmup:], flops, matmul_before, matmul_after))
+    result.update(
+        warmup_s=[r['times']['total'] for r in records[:args.warmup]],
+        peak_mem_mb=peak_memory_mb(device), rss_mb_per_frame=[r['rss'] for r in records],
+        rss_mb_frame10=records[min(9, len(records) - 1)]['rss'], rss_mb_last=records[-1]['rss'],
+        thing_segments_mean=statistics.mean(r['things'] for r in records[args.warmup:]))
+    tracker = getattr(model, 'tracker', None)
+    if hasattr(tracker, 'memory_size'):
+        result['tracker_memory'] = list(tracker.memory_size())
+    return result
+
+
+def _option_failure(args: argparse.Namespace, error: Exception) -> str:
+    """A one-paragraph message for a failure, naming the option most likely responsible."""
+    options = [name for name, on in (('--compile', args.compile), ('--amp ' + str(args.amp),
+                                     args.amp), ('--channels-last', args.channels_last)) if on]
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    return (f'benchmark: inference failed with {", ".join(options) or "no option"}: '
+            f'{type(error).__name__}: {first_line[:300]}. Run again without '
+            f'{options[0] if options else "changes"} to see whether the option is the cause.')
+
+
+def _matmul_reference(args: argparse.Namespace, device: torch.device) -> Dict[str, float]:
+    """fp32 and (with ``--amp``) low-precision matmul GFLOP/s."""
+    size = args.matmul_size or (8192 if device.type == 'cuda' else 2048)
+    clock = CLOCKS[args.clock]
+    ref = dict(fp32=matmul_gflops(device, torch.float32, size, clock=clock))
+    if args.amp:
+        ref[args.amp] = matmul_gflops(device, AMP_DTYPES[args.amp], size, clock=clock)
+    return ref
+
+
+def summarize(records: Sequence[Dict[str, Any]], flops: Dict[str, float],
+              matmul_before: Dict[str, float], matmul_after: Dict[str, float]) -> Dict[str, Any]:
+    """Latency statistics, component medians, FLOPs and the matmul ratios of timed records."""
+    totals = [r['times']['total'] for r in records]
+    names = list(dict.fromkeys(n for r in records for n in r['times'] if n != 'total'))
+    components = {n: 1000 * statistics.median(r['times'].get(n, 0.0) for r in records)
+                  for n in names}
+    network = [sum(t for n, t in r['times'].items() if n in NETWORK_COMPONENTS
+                   or n.startswith('stage')) for r in records]
+    post = [sum(r['times'].get(n, 0.0) for n in ('mask_rescale', 'panoptic_merge', 'tracker',
+                                                  'write')) for r in records]
+    dtype_key = next((k for k in matmul_before if k != 'fp32'), 'fp32')
+    matmul = statistics.mean([matmul_before[dtype_key], matmul_after[dtype_key]])
+    gflops = flops['total'] / 1e9
+    median = statistics.median(totals)
+    return dict(
+        fps=len(totals) / sum(totals), latency_ms_median=1000 * median,
+        latency_ms_p90=1000 * percentile(totals, 90), latency_ms_mean=1000 * statistics.mean(
+            totals), components_ms=components,
+        post_share=statistics.median(p / t for p, t in zip(post, totals)),
+        gflops_per_frame=gflops,
+        gflops_by_component={n: v / 1e9 for n, v in flops.items() if n != 'total' and v},
+        achieved_gflops=gflops / median,
+        achieved_gflops_network=gflops / statistics.median(network),
+        matmul_dtype=dtype_key, matmul_gflops=matmul,
+        matmul_gflops_runs=dict(before=matmul_before, after=matmul_after),
+        matmul_ratio=gflops / median / matmul,
+        matmul_ratio_network=gflops / statistics.median(network) / matmul)
+
+
+# -------------------------------------------------------------------------------- training
+def _set_data_root(dataset_cfg: Dict[str, Any], data_root: str) -> None:
+    """Set ``data_root`` on a dataset config and on the datasets it wraps."""
+    while isinstance(dataset_cfg, dict):
+        if 'data_root' in dataset_cfg or 'dataset' not in dataset_cfg:
+            dataset_cfg['data_root'] = data_root
+        dataset_cfg = dataset_cfg.get('dataset')
+
+
+def run_training(cfg: Config, args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
+    """Time ``--warmup`` + ``--iters`` training iterations of the config's train dataloader."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner import Runner
+    from mmengine.utils.dl_utils import set_multi_processing
+
+    if args.amp == 'fp16':
+        raise SystemExit('benchmark --train: fp16 autocast needs a loss scaler; use --amp bf16 '
+                         'here (tools/train.py --amp for fp16 training)')
+    set_multi_processing(**cfg.get('env_cfg', {}).get('mp_cfg', {}), distributed=False)
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    if args.data_root:
+        _set_data_root(loader_cfg['dataset'], args.data_root)
+    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
+    model = build_model(cfg, args, device).train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    meter = RegionMeter(functools.partial(_sync, device))
+    instrument(model, meter, inside_compiled=not args.compile)
+    meter.hook_module(model, 'losses')
+    meter.wrap_method(optim_wrapper, 'backward', 'backward')
+    for attr in ('step', 'zero_grad'):
+        meter.wrap_method(optim_wrapper, attr, 'optimizer_step')
+    autocast = apply_options(model, args, device)
+    batches, records = iter(loader), []
+    for index in range(args.warmup + args.iters + 1):
+        start = time.perf_counter()
+        data = next(batches)
+        data_time = time.perf_counter() - start
+        counter = FlopCounterMode(display=False) if index == args.warmup else None
+        with counter or contextlib.nullcontext():
+            if counter is not None:
+                meter.clock = lambda: float(counter.get_total_flops())
+            meter.start()
+            with autocast():
+                model.train_step(data, optim_wrapper)
+            times = meter.stop()
+        if counter is not None:  # the FLOP-counted iteration is not timed
+            meter.clock, flops = meter.base_clock, times
+            continue
+        times['total'] += data_time
+        records.append(dict(times=dict(times, data=data_time), rss=rss_mb()))
+    del batches
+    matmul = _matmul_reference(args, device)
+    result = summarize(records[args.warmup:], flops, matmul, matmul)
+    data_times = [r['times']['data'] for r in records[args.warmup:]]
+    totals = [r['times']['total'] for r in records[args.warmup:]]
+    result.update(data_ms_median=1000 * statistics.median(data_times),
+                  data_share=sum(data_times) / sum(totals),
+                  num_workers=loader_cfg.get('num_workers', 0),
+                  batch_size=loader_cfg.get('batch_size', 1), peak_mem_mb=peak_memory_mb(device))
+    return result
+
+
+# ---------------------------------------------------------------------------------- report
+def environment(args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
+    """Machine, versions and options, recorded with every result."""
+    if device.type == 'cuda':
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        with contextlib.suppress(OSError):
+            with open('/proc/cpuinfo') as file:
+                name = next((line.split(':', 1)[1].strip() for line in file
+                             if line.startswith('model name')), name)
+        name = f'{name}, {os.cpu_count()} logical CPUs'
+    return dict(config=args.config, checkpoint=args.checkpoint, device=str(device),
+                device_name=name, torch=torch.__version__, threads=torch.get_num_threads(),
+                load_avg_start=list(os.getloadavg()), mode='train' if args.train else 'inference',
+                clock=args.clock,
+                shape=list(args.shape), frames=args.iters if args.train else args.frames,
+                warmup=args.warmup, amp=args.amp, channels_last=args.channels_last,
+                compile=args.compile, thing_logit_bias=args.thing_logit_bias)
+
+
+def format_report(result: Dict[str, Any]) -> str:
+    """Human-readable summary of a result dict."""
+    unit = 'iteration' if result['mode'] == 'train' else 'frame'
+    lines = [
+        f"{result['config']} ({result['mode']}) on {result['device']} "
+        f"[{result['device_name']}], torch {result['torch']}, {result['threads']} threads, "
+        f"load avg {result['load_avg_start'][0]:.2f} -> {result['load_avg_end'][0]:.2f}, "
+        f"{result['clock']} clock",
+        f"{unit}s: {result['frames']} timed after {result['warmup']} warm-up; "
+        f"median {result['latency_ms_median']:.1f} ms, p90 {result['latency_ms_p90']:.1f} ms, "
+        f"{result['fps']:.3f} {unit}s/s; peak memory {result['peak_mem_mb']:.0f} MB",
+        f"{'component':<16}{'median ms':>11}{'share':>8}{'GFLOP':>9}"]
+    for name, ms in result['components_ms'].items():
+        lines.append(f"{name:<16}{ms:>11.1f}{ms / result['latency_ms_median']:>8.1%}"
+                     f"{result['gflops_by_component'].get(name, 0.0):>9.2f}")
+    lines.append(
+        f"GFLOP per {unit} {result['gflops_per_frame']:.2f}; achieved "
+        f"{result['achieved_gflops']:.1f} GFLOP/s ({result['achieved_gflops_network']:.1f} in "
+        f"the network); {result['matmul_dtype']} matmul {result['matmul_gflops']:.1f} GFLOP/s; "
+        f"ratio {result['matmul_ratio']:.1%} (network {result['matmul_ratio_network']:.1%})")
+    if result['mode'] == 'train':
+        lines.append(f"data loading: median {result['data_ms_median']:.1f} ms, "
+                     f"{result['data_share']:.1%} of the time "
+                     f"({result['num_workers']} workers)")
+    else:
+        lines.append(f"merge + tracker + writing: {result['post_share']:.1%} of a frame; "
+                     f"RSS {result['rss_mb_frame10']:.0f} MB at frame 10, "
+                     f"{result['rss_mb_last']:.0f} MB at frame {len(result['rss_mb_per_frame'])}"
+                     f"; thing segments/frame {result['thing_segments_mean']:.1f}")
+    if 'compare_fp32' in result:
+        lines.append(f"vs fp32: {json.dumps(result['compare_fp32'])}")
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Run the benchmark, print the report, write ``--json``; returns the result dict."""
+    args = parse_args(argv)
+    if args.frames < 1 or args.iters < 1 or args.warmup < 0:
+        raise SystemExit('benchmark: need --frames >= 1, --iters >= 1 and --warmup >= 0')
+    if args.train and args.clock != 'wall':
+        raise SystemExit('benchmark --train measures data-loading waits: use --clock wall')
+    if not osp.isfile(args.config):
+        raise SystemExit(f'benchmark: config file {args.config} does not exist')
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('benchmark: --device cuda requested but CUDA is not available')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not MMLogger.check_instance_created('knet_benchmark'):
+        MMLogger.get_instance('knet_benchmark', log_level='ERROR')  # silence init logs
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'knet'))
+    result = environment(args, device)
+    run = run_training if args.train else run_inference
+    result.update(run(cfg, args, device))
+    result['load_avg_end'] = list(os.getloadavg())
+    print(format_report(result), flush=True)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as file:
+            json.dump(result, file, indent=1)
+    return result
+
+
+if __name__ == '__main__':
+    sys.exit(0 if main() else 1)
