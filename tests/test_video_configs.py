@@ -117,6 +117,7 @@ def test_kitti_step_settings() -> None:
     assert dict(model.rpn_head.loss_seg) == dict(type='CrossEntropyLoss', use_sigmoid=False,
                                                  loss_weight=1.0, ignore_index=19)
     assert model.test_cfg.instance_score_thr == 0.25 and model.test_cfg.overlap_thr == 0.6
+    assert model.test_cfg.legacy is False and model.test_cfg.legacy_tracking is False
     assert model.roi_head.num_stages == 3 and model.rpn_head.num_proposals == 100
     tracker = dict(model.tracker)
     assert tracker == dict(type='QuasiDenseTracker', init_score_thr=0.35, obj_score_thr=0.3,

@@ -43,59 +43,22 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
+from video_knet.apis.ablation import (COLUMNS, VPQ_WINDOWS, Experiment, Row, config_experiments,
+                                      data_root_of, format_percent, load_experiments_file,
+                                      merged_config, results_markdown, study_experiments)
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_TOY_CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'video-knet_r18_toy.py')
-#: Kernel-updater modes of DESIGN.md §4 (``KernelUpdator(update_mode=...)``).
-TOY_UPDATE_MODES = ('gated', 'concat', 'skip', 'concat_skip', 'mlp')
-#: Reference intervals of DESIGN.md §5.4: name -> (README label, ``ref_seq_index``).
-TOY_REF_INTERVALS = OrderedDict([
-    ('base', ('Original [-2, 2]', [-2, -1, 1, 2])),
-    ('causal', ('Causal [-2, -1]', [-2, -1])),
-    ('local', ('More local [-1, 1]', [-1, 1])),
-    ('global', ('More global [-3, 3]', [-3, -2, -1, 1, 2, 3])),
-])
-TOY_GROUPS = ('Adaptive feature update', 'Temporal neighborhood')
-#: Table columns: header -> key of the figures dict.
-COLUMNS = OrderedDict([('STQ', 'STQ'), ('AQ', 'AQ'), ('SQ', 'SQ'), ('VPQ', 'VPQ'),
-                       ('VPQ k=1', 'VPQ_k1')])
-VPQ_WINDOWS = (1, 2, 3, 4)
 STAGES = ('train', 'inference', 'stq', 'vpq')
 
 
 class StageError(RuntimeError):
     """A stage command failed; the message names the stage, the command and its log."""
-
-
-@dataclass
-class Experiment:
-    """One ablation run.
-
-    Args:
-        name: folder name under the work root and row label (letters, digits, ``-_.+``).
-        config: config file path.
-        cfg_options: overrides merged into the config (dotted keys, e.g.
-            ``{'model.roi_head.mask_head.kernel_updator_cfg.update_mode': 'skip'}``).
-        group: table the row belongs to (None: the default table).
-        label: row label (default: ``name``).
-    """
-
-    name: str
-    config: str
-    cfg_options: Dict[str, Any] = field(default_factory=dict)
-    group: Optional[str] = None
-    label: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        allowed = set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+')
-        if not self.name or not set(self.name) <= allowed or self.name.startswith('.'):
-            raise ValueError(f"experiment name {self.name!r} must be a non-empty folder name of "
-                             "letters, digits and '-_.+'")
-        self.label = self.label or self.name
 
 
 @dataclass
@@ -106,148 +69,9 @@ class Settings:
     gpus: int = 1
     device: str = 'cpu'
     split: str = 'val'
-    gt_dir: Optional[str] = None
     legacy_stq: bool = False
     validate: bool = False
     verbose: bool = False
-    python: str = sys.executable
-
-
-# ---------------------------------------------------------------------------------- configs
-
-
-def find_key_paths(node: Any, key: str, prefix: str = '') -> List[str]:
-    """Dotted paths (list items as indices) of every dict entry named ``key`` under ``node``.
-
-    Example: ``find_key_paths(cfg.model, 'update_mode', 'model')`` ->
-    ``['model.roi_head.mask_head.kernel_updator_cfg.update_mode']``.
-    """
-    paths = []
-    if isinstance(node, dict):
-        items: Iterator[Tuple[Any, Any]] = iter(node.items())
-    elif isinstance(node, (list, tuple)):
-        items = iter(enumerate(node))
-    else:
-        return paths
-    for name, child in items:
-        path = f'{prefix}.{name}' if prefix else str(name)
-        if name == key:
-            paths.append(path)
-        else:
-            paths.extend(find_key_paths(child, key, path))
-    return paths
-
-
-def required_paths(cfg: Config, section: str, key: str) -> List[str]:
-    """:func:`find_key_paths` of ``key`` in ``cfg[section]``; raises if there is none."""
-    paths = find_key_paths(cfg.get(section), key, section)
-    if not paths:
-        raise KeyError(f'{cfg.filename}: no `{key}` under `{section}`; cannot build the '
-                       f'ablation override for it')
-    return paths
-
-
-def data_root_options(cfg: Config, data_root: str) -> Dict[str, str]:
-    """Overrides setting every ``data_root`` of the train/val/test dataloaders to ``data_root``."""
-    options = {}
-    for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for path in find_key_paths(cfg.get(section), 'data_root', section):
-            options[path] = data_root
-    if not options:
-        raise KeyError(f'{cfg.filename}: no dataloader has a `data_root` to override')
-    return options
-
-
-def toy_experiments(config: str, iters: Optional[int] = None) -> List[Experiment]:
-    """The nine runs of the toy study (five updater modes, four reference intervals).
-
-    Args:
-        config: the toy config (its model must have ``update_mode`` and its training dataset
-            ``ref_seq_index`` keys).
-        iters: if given, override ``train_cfg.max_iters`` (needs an iteration-based loop).
-    """
-    cfg = Config.fromfile(config)
-    mode_paths = required_paths(cfg, 'model', 'update_mode')
-    ref_paths = required_paths(cfg, 'train_dataloader', 'ref_seq_index')
-    common: Dict[str, Any] = {}
-    if iters is not None:
-        if 'max_iters' not in cfg.get('train_cfg', {}):
-            raise KeyError(f'{config}: --toy-iters needs an iteration-based `train_cfg` with '
-                           f'max_iters, got {cfg.get("train_cfg")}')
-        common['train_cfg.max_iters'] = int(iters)
-
-    def knobs(mode: str, offsets: List[int]) -> Dict[str, Any]:
-        options = dict(common)
-        options.update({path: mode for path in mode_paths})
-        options.update({path: list(offsets) for path in ref_paths})
-        return options
-
-    base_offsets = TOY_REF_INTERVALS['base'][1]
-    runs = [Experiment(f'updator-{mode}', config, knobs(mode, base_offsets), TOY_GROUPS[0],
-                       mode) for mode in TOY_UPDATE_MODES]
-    runs += [Experiment(f'ref-{name}', config, knobs('gated', offsets), TOY_GROUPS[1], label)
-             for name, (label, offsets) in TOY_REF_INTERVALS.items()]
-    return runs
-
-
-def load_experiments_file(path: str) -> List[Experiment]:
-    """Experiments listed in ``path`` (an mmengine config defining ``experiments``)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'--experiments file {path} does not exist')
-    entries = Config.fromfile(path).get('experiments')
-    if not isinstance(entries, (list, tuple)) or not entries:
-        raise KeyError(f'{path}: expected `experiments = [dict(name=..., config=..., '
-                       f'cfg_options=dict(...)), ...]`')
-    base = osp.dirname(osp.abspath(path))
-    runs = []
-    for index, entry in enumerate(entries):
-        unknown = set(entry) - {'name', 'config', 'cfg_options', 'group', 'label'}
-        if unknown or 'config' not in entry:
-            raise KeyError(f'{path}: experiments[{index}] needs `config` (and may have name, '
-                           f'cfg_options, group, label); got keys {sorted(entry)}')
-        config = entry['config']
-        if not osp.isabs(config) and not osp.isfile(config):
-            config = osp.join(base, config)
-        name = entry.get('name') or osp.splitext(osp.basename(config))[0]
-        runs.append(Experiment(name, config, dict(entry.get('cfg_options') or {}),
-                               entry.get('group'), entry.get('label')))
-    return runs
-
-
-def config_experiments(configs: Sequence[str]) -> List[Experiment]:
-    """One experiment per config file, named after the file (``-2``, ``-3`` ... on clashes)."""
-    runs, seen = [], {}
-    for config in configs:
-        stem = osp.splitext(osp.basename(config))[0]
-        seen[stem] = seen.get(stem, 0) + 1
-        runs.append(Experiment(stem if seen[stem] == 1 else f'{stem}-{seen[stem]}', config))
-    return runs
-
-
-def merged_config(exp: Experiment, options: Optional[Dict[str, Any]] = None,
-                  data_root: Optional[str] = None) -> Config:
-    """Load ``exp.config`` and apply ``data_root``, the global ``options``, then the
-    experiment's own ``cfg_options``."""
-    if not osp.isfile(exp.config):
-        raise FileNotFoundError(f'experiment {exp.name}: config {exp.config} does not exist')
-    cfg = Config.fromfile(exp.config)
-    if data_root is not None:
-        cfg.merge_from_dict(data_root_options(cfg, data_root))
-    cfg.merge_from_dict(dict(options or {}))
-    cfg.merge_from_dict(dict(exp.cfg_options))
-    return cfg
-
-
-def data_root_of(cfg: Config) -> str:
-    """The ``data_root`` of the test (else val) dataloader's dataset."""
-    for section in ('test_dataloader', 'val_dataloader'):
-        for path in find_key_paths(cfg.get(section), 'data_root', section):
-            node: Any = cfg
-            for part in path.split('.'):
-                node = node[int(part)] if isinstance(node, (list, tuple)) else node[part]
-            return str(node)
-    raise KeyError(f'{cfg.filename}: no data_root in test_dataloader / val_dataloader; pass '
-                   f'--gt-dir')
 
 
 # ------------------------------------------------------------------------------- execution
@@ -347,7 +171,7 @@ def train_command(config: str, work_dir: str, settings: Settings) -> List[str]:
     if settings.gpus > 1:
         return ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), config,
                 str(settings.gpus), work_dir] + args
-    return [settings.python, osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+    return [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
             work_dir] + args
 
 
@@ -356,17 +180,18 @@ def inference_command(config: str, checkpoint: str, results: str,
     """``tools/inference.py`` on ``settings.split`` (torchrun over ``gpus`` processes if > 1)."""
     tool = osp.join(REPO_ROOT, 'tools', 'inference.py')
     args = [config, checkpoint, results, '--split', settings.split, '--device', settings.device]
+    if not settings.verbose:
+        args.append('--no-progress')
     if settings.gpus > 1:
-        return [settings.python, '-m', 'torch.distributed.run', '--nproc_per_node',
-                str(settings.gpus), '--master_port', str(free_port()), tool] + args + [
-                    '--launcher', 'pytorch']
-    return [settings.python, tool] + args
+        return [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+                '--nproc_per_node', str(settings.gpus), tool] + args + ['--launcher', 'pytorch']
+    return [sys.executable, tool] + args
 
 
 def evaluate_command(metric: str, results: str, gt_dir: str, out_json: str,
                      settings: Settings) -> List[str]:
     """``tools/evaluate_{stq,vpq}.py RESULTS --gt-dir GT --json OUT``."""
-    cmd = [settings.python, osp.join(REPO_ROOT, 'tools', f'evaluate_{metric}.py'), results,
+    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', f'evaluate_{metric}.py'), results,
            '--gt-dir', gt_dir, '--json', out_json, '--no-progress']
     if metric == 'vpq':
         cmd += ['--window-sizes'] + [str(k) for k in VPQ_WINDOWS]
@@ -445,16 +270,12 @@ def prepare_folder(plan: Plan, settings: Settings) -> Optional[dict]:
 
 
 def run_experiment(plan: Plan, settings: Settings, index: str) -> dict:
-    """Run the unfinished stages of one experiment and write its ``done.json``.
+    """Run the unfinished stages of a prepared experiment and write its ``done.json``.
 
     Returns:
         The done record: name, label, group, config, cfg_options, figures, stage times.
     """
     name = plan.exp.name
-    done = prepare_folder(plan, settings)
-    if done is not None:
-        print(f'[ablate] {index} {name}: already done, skipped', flush=True)
-        return done
     state_path = plan.path(settings.work_root, 'state.json')
     state = read_json(state_path) or {}
     for stage in STAGES:
@@ -491,40 +312,6 @@ def alias_record(plan: Plan, source: dict, settings: Settings) -> dict:
     return record
 
 
-# ---------------------------------------------------------------------------------- results
-
-
-def format_percent(value: Optional[float]) -> str:
-    """A fraction as a percentage with one decimal (``n/a`` when undefined)."""
-    return 'n/a' if value is None else f'{100 * value:.1f}'
-
-
-def results_table(rows: List[Tuple[str, Optional[dict], str]]) -> List[str]:
-    """Markdown lines of one table; the best value of each column is bold.
-
-    Args:
-        rows: ``(label, figures or None, status)``; rows without figures show ``status``.
-    """
-    best = {}
-    for key in COLUMNS.values():
-        values = [figures[key] for _, figures, _ in rows
-                  if figures is not None and figures.get(key) is not None]
-        if len(values) > 1:
-            best[key] = format_percent(max(values))
-    lines = ['| experiment | ' + ' | '.join(COLUMNS) + ' |',
-             '|---|' + '---|' * len(COLUMNS)]
-    for label, figures, status in rows:
-        if figures is None:
-            cells = [status] + [''] * (len(COLUMNS) - 1)
-        else:
-            cells = []
-            for key in COLUMNS.values():
-                text = format_percent(figures.get(key))
-                cells.append(f'**{text}**' if best.get(key) == text else text)
-        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
-    return lines
-
-
 def write_results(path: str, plans: List[Plan], records: Dict[str, dict], settings: Settings,
                   failures: Dict[str, str]) -> str:
     """Write ``results.md``: one table per group, in the experiments' order.
@@ -539,7 +326,7 @@ def write_results(path: str, plans: List[Plan], records: Dict[str, dict], settin
     Returns:
         The Markdown text.
     """
-    groups: Dict[Optional[str], List[Tuple[str, Optional[dict], str]]] = OrderedDict()
+    groups: Dict[Optional[str], List[Row]] = OrderedDict()
     for plan in plans:
         record = records.get(plan.exp.name)
         status = f'failed ({failures[plan.exp.name]})' if plan.exp.name in failures else 'pending'
@@ -549,16 +336,11 @@ def write_results(path: str, plans: List[Plan], records: Dict[str, dict], settin
         groups.setdefault(plan.exp.group, []).append(
             (label, None if record is None else record['figures'], status))
     stq_mode = 'legacy (original evaluate_stq.py)' if settings.legacy_stq else 'official'
-    lines = ['# Ablation results', '',
-             f'Split `{settings.split}`. STQ / AQ / SQ: `tools/evaluate_stq.py` ({stq_mode} '
-             f'thing classes); VPQ: `tools/evaluate_vpq.py`, mean over windows k = '
-             f'{", ".join(map(str, VPQ_WINDOWS))}; VPQ k=1: the per-frame figure of the original '
-             'README (DESIGN.md §11.1, §12 item 18). Percent; best of each column in bold.', '']
-    for group, rows in groups.items():
-        if group is not None:
-            lines += [f'## {group}', '']
-        lines += results_table(rows) + ['']
-    text = '\n'.join(lines)
+    text = results_markdown(groups, (
+        f'Split `{settings.split}`. STQ / AQ / SQ: `tools/evaluate_stq.py` ({stq_mode} thing '
+        f'classes); VPQ: `tools/evaluate_vpq.py`, mean over windows k = '
+        f'{", ".join(map(str, VPQ_WINDOWS))}; VPQ k=1: the per-frame figure of the original '
+        'README (DESIGN.md §11.1, §12 item 18). Percent; best of each column in bold.'))
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         f.write(text)
@@ -645,13 +427,49 @@ def select_experiments(args: argparse.Namespace) -> Tuple[List[Experiment], Opti
             Config.fromfile(args.toy_config))
         if not args.dry_run:
             ensure_toy_data(data_root)
-        return toy_experiments(args.toy_config, args.toy_iters), data_root
+        return study_experiments(args.toy_config, args.toy_iters), data_root
     if args.toy_iters is not None:
         raise ValueError('--toy-iters applies to --toy only; use --cfg-options '
                          'train_cfg.max_iters=N')
     if args.experiments:
         return load_experiments_file(args.experiments), args.data_root
     return config_experiments(args.configs), args.data_root
+
+
+def run_all(plans: List[Plan], settings: Settings) -> Tuple[Dict[str, dict], Dict[str, str]]:
+    """Run every plan in order, rewriting ``results.md`` after each.
+
+    Returns:
+        ``(records, failures)``: done records and failed stages by experiment name.
+    """
+    finished = {plan.exp.name: prepare_folder(plan, settings)
+                for plan in plans if plan.same_as is None}
+    results_md = osp.join(settings.work_root, 'results.md')
+    records: Dict[str, dict] = {}
+    failures: Dict[str, str] = {}
+    for number, plan in enumerate(plans, 1):
+        index, name = f'({number}/{len(plans)})', plan.exp.name
+        if plan.same_as is not None:
+            if plan.same_as in records:
+                records[name] = alias_record(plan, records[plan.same_as], settings)
+                print(f'[ablate] {index} {name}: same config as {plan.same_as}, reused')
+            else:
+                failures[name] = f'as {plan.same_as}'
+        elif finished[name] is not None:
+            records[name] = finished[name]
+            print(f'[ablate] {index} {name}: already done, skipped', flush=True)
+        else:
+            try:
+                records[name] = run_experiment(plan, settings, index)
+            except StageError as error:
+                state = read_json(plan.path(settings.work_root, 'state.json')) or {}
+                failures[name] = next(s for s in STAGES if s not in state)
+                print(f'[ablate] {index} {name}: FAILED in {failures[name]}: {error}',
+                      flush=True)
+        write_results(results_md, plans, records, settings, failures)
+    print(f'[ablate] {len(records)}/{len(plans)} experiments done; table: {results_md}',
+          flush=True)
+    return records, failures
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
@@ -673,29 +491,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
               f'{knobs}{same}', flush=True)
     if args.dry_run:
         return {}
-    results_md = osp.join(settings.work_root, 'results.md')
-    records: Dict[str, dict] = {}
-    failures: Dict[str, str] = {}
-    for number, plan in enumerate(plans, 1):
-        index = f'({number}/{len(plans)})'
-        if plan.same_as is not None and plan.same_as in records:
-            records[plan.exp.name] = alias_record(plan, records[plan.same_as], settings)
-            print(f'[ablate] {index} {plan.exp.name}: same config as {plan.same_as}, reused',
-                  flush=True)
-        elif plan.same_as is not None and plan.same_as in failures:
-            failures[plan.exp.name] = f'as {plan.same_as}'
-        else:
-            try:
-                records[plan.exp.name] = run_experiment(plan, settings, index)
-            except StageError as error:
-                stage = next(s for s in STAGES if s not in (read_json(
-                    plan.path(settings.work_root, 'state.json')) or {}))
-                failures[plan.exp.name] = stage
-                print(f'[ablate] {index} {plan.exp.name}: FAILED in {stage}: {error}',
-                      flush=True)
-        write_results(results_md, plans, records, settings, failures)
-    print(f'[ablate] {len(records)}/{len(plans)} experiments done; table: {results_md}',
-          flush=True)
+    records, failures = run_all(plans, settings)
     if failures:
         print(f'[ablate] failed: {", ".join(failures)} (re-run the same command to resume)')
         sys.exit(1)

@@ -12,9 +12,9 @@ sequence (id 0) processed online, frame by frame, as in inference (§1b): the mo
 kernel memory and tracker at frame 0. The config's test pipeline is applied minus its loading
 transforms. Outputs:
 
-* ``OUT/panoptic/0/000000_{frame:06d}_cat.png`` (uint16 class id, 255 = none) and ``_ins.png``
-  (uint16 track id, 0 = none): the layout of ``tools/inference.py``, so the evaluators and
-  ``tools/visualize.py`` read them;
+* ``OUT/panoptic/0/000000_{frame:06d}_cat.png`` (uint16 class id, 255 = none), ``_ins.png``
+  (uint16 track id, 0 = none) and ``OUT/final/0000/{frame:06d}.png``, written by
+  ``tools/inference.py``'s writer, so the evaluators and ``tools/visualize.py`` read them;
 * ``OUT/panel/000000_{frame:06d}_panel.png``: image | semantic colours | track colours
   (:mod:`knet.visualization`; class palette from the checkpoint's dataset metainfo);
 * ``OUT/demo.gif`` (and ``OUT/demo.mp4`` with ``--mp4``) of the panels.
@@ -23,6 +23,7 @@ import argparse
 import os
 import os.path as osp
 import re
+import sys
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -32,15 +33,18 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
 from PIL import Image
 from tqdm import tqdm
 
 import knet  # noqa: F401  (registers modules; torch>=2.6 checkpoint loading)
 import video_knet  # noqa: F401  (registers the video modules)
-from knet.registry import DATASETS, MODELS
+from knet.registry import DATASETS
 from knet.visualization import (colorize_ids, colorize_semantic, make_panel, read_rgb,
                                 write_gif, write_video)
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from inference import build_model, write_frame_results  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 #: Transforms that read files; the demo provides the decoded frame instead.
@@ -135,10 +139,10 @@ def dataset_meta(cfg: Config, checkpoint: dict) -> Dict[str, Any]:
 
 def init_model(config: str, checkpoint: str, device: str,
                cfg_options: Optional[dict] = None) -> Tuple[torch.nn.Module, Config, dict]:
-    """Build the config's model, load ``checkpoint``, move it to ``device`` in eval mode.
+    """Build the config's model and load ``checkpoint`` (``tools/inference.py``'s loader).
 
     Returns:
-        ``(model, cfg, dataset_meta)``.
+        ``(model, cfg, dataset_meta)``; the model is in eval mode on ``device``.
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config} does not exist')
@@ -148,10 +152,9 @@ def init_model(config: str, checkpoint: str, device: str,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'knet'))
-    model = MODELS.build(cfg.model)
-    loaded = load_checkpoint(model, checkpoint, map_location='cpu')
-    model.to(device).eval()
-    return model, cfg, dataset_meta(cfg, loaded)
+    model = build_model(cfg, checkpoint, device)
+    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    return model, cfg, dataset_meta(cfg, loaded if isinstance(loaded, dict) else {})
 
 
 def frame_pipeline(cfg: Config) -> Compose:
@@ -191,26 +194,13 @@ def predict_frame(model: torch.nn.Module, pipeline: Compose, image: np.ndarray, 
             panoptic.instance_ids[0].cpu().numpy().astype(np.int64))
 
 
-def write_label_png(path: str, labels: np.ndarray) -> None:
-    """Write an (H, W) map as a single-channel uint16 PNG."""
-    if labels.min(initial=0) < 0 or labels.max(initial=0) > np.iinfo(np.uint16).max:
-        raise ValueError(f'{path}: values must fit uint16, got range [{labels.min()}, '
-                         f'{labels.max()}]')
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    if not cv2.imwrite(path, labels.astype(np.uint16)):
-        raise OSError(f'cv2.imwrite failed for {path}')
-
-
 def write_frame(out: str, frame_id: int, image: np.ndarray, semantic: np.ndarray,
                 track_ids: np.ndarray, meta: Dict[str, Any], gap: int) -> str:
-    """Write a frame's ``_cat``/``_ins`` PNGs and its panel; returns the panel path."""
-    stem = STEM.format(seq=SEQ_ID, frame=frame_id)
-    folder = osp.join(out, 'panoptic', str(SEQ_ID))
-    write_label_png(osp.join(folder, f'{stem}_cat.png'), semantic)
-    write_label_png(osp.join(folder, f'{stem}_ins.png'), track_ids)
+    """Write a frame's result PNGs (inference layout) and its panel; returns the panel path."""
+    write_frame_results(out, SEQ_ID, frame_id, semantic, track_ids)
     panel = make_panel([image, colorize_semantic(semantic, meta['palette'], meta['ignore_label']),
                         colorize_ids(track_ids)], gap=gap)
-    path = osp.join(out, 'panel', f'{stem}_panel.png')
+    path = osp.join(out, 'panel', f'{STEM.format(seq=SEQ_ID, frame=frame_id)}_panel.png')
     os.makedirs(osp.dirname(path), exist_ok=True)
     Image.fromarray(panel, mode='RGB').save(path)
     return path

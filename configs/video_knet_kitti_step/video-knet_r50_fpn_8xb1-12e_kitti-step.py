@@ -22,6 +22,7 @@ model = dict(
     roi_head=dict(mask_head=dict(mask_upsample_stride=4, loss_rank=None)),
     test_cfg=dict(instance_score_thr=0.25))
 
-val_evaluator = dict(type='VideoPanopticMetric', metrics=['STQ', 'VPQ'],
-                     window_sizes=[1, 2, 3, 4])
+# STQ and VPQ (windows 1-4). No `metrics` key here: mmengine's Runner would then build the dict
+# as an Evaluator instead of a metric.
+val_evaluator = dict(type='VideoPanopticMetric', window_sizes=[1, 2, 3, 4])
 test_evaluator = val_evaluator

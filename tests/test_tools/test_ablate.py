@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from mmengine.config import Config
+
+from video_knet.apis import ablation
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / 'configs' / 'toy' / 'video-knet_r18_toy.py'
@@ -81,18 +84,18 @@ def fake_config(tmp_path: Path) -> str:
     return str(path)
 
 
-def test_find_key_paths_and_toy_experiments(fake_config: str):
-    cfg = ablate.Config.fromfile(fake_config)
-    assert ablate.find_key_paths(cfg.model, 'update_mode', 'model') == [
+def test_find_key_paths_and_study_experiments(fake_config: str):
+    cfg = Config.fromfile(fake_config)
+    assert ablation.find_key_paths(cfg.model, 'update_mode', 'model') == [
         'model.roi_head.mask_head.kernel_updator_cfg.update_mode']
-    assert ablate.find_key_paths([dict(a=1), dict(b=dict(a=2))], 'a') == ['0.a', '1.b.a']
-    runs = ablate.toy_experiments(fake_config, iters=7)
+    assert ablation.find_key_paths([dict(a=1), dict(b=dict(a=2))], 'a') == ['0.a', '1.b.a']
+    runs = ablation.study_experiments(fake_config, iters=7)
     assert [r.name for r in runs] == [
         'updator-gated', 'updator-concat', 'updator-skip', 'updator-concat_skip', 'updator-mlp',
         'ref-base', 'ref-causal', 'ref-local', 'ref-global']
     mode_key = 'model.roi_head.mask_head.kernel_updator_cfg.update_mode'
     ref_key = 'train_dataloader.dataset.dataset.ref_seq_index'
-    causal = ablate.merged_config(runs[6]).to_dict()
+    causal = ablation.merged_config(runs[6]).to_dict()
     assert causal['train_dataloader']['dataset']['dataset']['ref_seq_index'] == [-2, -1]
     assert causal['train_cfg']['max_iters'] == 7
     assert runs[8].cfg_options[ref_key] == [-3, -2, -1, 1, 2, 3]
@@ -103,14 +106,14 @@ def test_find_key_paths_and_toy_experiments(fake_config: str):
     assert [p.same_as for p in plans] == [None] * 5 + ['updator-gated'] + [None] * 3
     assert plans[0].gt_dir == 'toy/video_sequence/val'
     with pytest.raises(KeyError, match='no `update_mode`'):
-        ablate.required_paths(cfg, 'train_dataloader', 'update_mode')
+        ablation.required_paths(cfg, 'train_dataloader', 'update_mode')
 
 
 def test_results_table_format():
     rows = [('gated', dict(STQ=0.5394, AQ=0.5, SQ=0.58249, VPQ=0.386, VPQ_k1=0.4), ''),
             ('skip', dict(STQ=0.543, AQ=0.4971, SQ=0.594, VPQ=None, VPQ_k1=0.41), ''),
             ('mlp', None, 'failed (train)')]
-    lines = ablate.results_table(rows)
+    lines = ablation.results_table(rows)
     assert lines[0] == '| experiment | STQ | AQ | SQ | VPQ | VPQ k=1 |'
     assert lines[1] == '|---|---|---|---|---|---|'
     assert lines[2] == '| gated | 53.9 | **50.0** | 58.2 | 38.6 | 40.0 |'
@@ -142,7 +145,7 @@ def test_run_skip_and_resume(tmp_path: Path, fake_config: str, monkeypatch, caps
     infer_cmd = fake.calls[1][2]
     assert infer_cmd[2:4] == [str(root / 'a' / 'config.py'), str(root / 'a' / 'train' /
                                                                  'iter_4.pth')]
-    assert infer_cmd[-4:] == ['--split', 'val', '--device', 'cpu']
+    assert infer_cmd[-5:] == ['--split', 'val', '--device', 'cpu', '--no-progress']
     assert fake.calls[3][2][-5:] == ['--window-sizes', '1', '2', '3', '4']
     assert fake.calls[2][2][fake.calls[2][2].index('--gt-dir') + 1] == 'data/a/video_sequence/val'
     # Global options first, then the experiment's own.
@@ -168,8 +171,10 @@ def test_run_skip_and_resume(tmp_path: Path, fake_config: str, monkeypatch, caps
     ablate.main(argv)
     assert fake.calls == []
     (root / 'b' / 'done.json').unlink()
+    fake.calls.clear()
     with pytest.raises(ValueError, match='differs from the config now requested'):
         ablate.main(argv + ['train_cfg.val_interval=2'])
+    assert fake.calls == []  # refused before running anything
 
 
 def test_resumed_training_uses_latest_checkpoint(tmp_path: Path, fake_config: str,
@@ -188,36 +193,40 @@ def test_resumed_training_uses_latest_checkpoint(tmp_path: Path, fake_config: st
     assert train_cmd[:2] == ['bash', str(REPO / 'tools' / 'dist_train.sh')]
     assert train_cmd[3:5] == ['2', str(work)] and '--resume' in train_cmd
     infer_cmd = fake.calls[1][2]
-    assert infer_cmd[1:5] == ['-m', 'torch.distributed.run', '--nproc_per_node', '2']
+    assert infer_cmd[1:6] == ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+                              '2']
     assert infer_cmd[-2:] == ['--launcher', 'pytorch']
 
 
-@pytest.mark.skipif(not TOY_CONFIG.is_file(), reason='toy config not written yet')
-def test_toy_experiments_build(toy_step_root: str):
+def test_study_experiments_build(toy_step_root: str):
     from mmengine.registry import init_default_scope
 
-    import knet  # noqa: F401
-    import video_knet  # noqa: F401
+    import video_knet  # noqa: F401  (registers the models)
     from knet.registry import DATASETS, MODELS
     init_default_scope('knet')
-    runs = ablate.toy_experiments(str(TOY_CONFIG), iters=3)
+    runs = ablation.study_experiments(str(TOY_CONFIG), iters=3)
     assert len(runs) == 9
     plans = ablate.make_plans(runs, {}, toy_step_root, None, 'val')
     expected_refs = {'ref-causal': (-2, -1), 'ref-local': (-1, 1),
                      'ref-global': (-3, -2, -1, 1, 2, 3)}
+    built_modes = {}  # model config text -> update modes of the built model
     for plan in plans:
-        cfg = ablate.Config.fromstring(plan.config_text, '.py')
+        cfg = Config.fromstring(plan.config_text, '.py')
         assert cfg.train_cfg.max_iters == 3
-        model = MODELS.build(cfg.model)
-        modes = {m.update_mode for m in model.modules() if hasattr(m, 'update_mode')}
         mode = plan.exp.name.split('-', 1)[1] if plan.exp.name.startswith('updator') else 'gated'
-        assert modes == {mode}, plan.exp.name
+        model_text = Config(dict(model=cfg.model)).pretty_text
+        if model_text not in built_modes:
+            model = MODELS.build(cfg.model)
+            built_modes[model_text] = {m.update_mode for m in model.modules()
+                                       if hasattr(m, 'update_mode')}
+        assert built_modes[model_text] == {mode}, plan.exp.name
         if plan.exp.name in expected_refs:
             dataset = DATASETS.build(cfg.train_dataloader.dataset)
             while hasattr(dataset, 'dataset'):
                 dataset = dataset.dataset
             assert dataset.ref_seq_index == expected_refs[plan.exp.name]
             assert dataset.data_root == toy_step_root
+    assert len(built_modes) == 5
 
 
 if __name__ == '__main__':

@@ -87,6 +87,7 @@ def _check_outputs(out: Path, result: dict, num_frames: int, panel_width: int) -
         cat = cv2.imread(str(out / 'panoptic' / '0' / f'000000_{frame:06d}_cat.png'),
                          cv2.IMREAD_UNCHANGED)
         assert set(np.unique(cat).tolist()) <= set(range(19)) | {255}
+        assert (out / 'final' / '0000' / f'{frame:06d}.png').is_file()
     gif = read_gif_frames(result['gif'])
     assert len(gif) == num_frames
     assert gif[0].shape == (SIZE[0], panel_width, 3)

@@ -197,7 +197,8 @@ def test_predict_needs_frame_id(model) -> None:
 
 @pytest.mark.parametrize('legacy', [False, True])
 def test_semantic_thing_map_crops_padding_unless_legacy(model, monkeypatch, legacy) -> None:
-    monkeypatch.setattr(model, 'test_cfg', dict(model.test_cfg, legacy=legacy))
+    assert model.test_cfg['legacy_tracking'] is False  # the fix is the default
+    monkeypatch.setattr(model, 'test_cfg', dict(model.test_cfg, legacy_tracking=legacy))
     # Padded input 16x16 (stride-8 logits 2x2), image 12x8 (left half), original 24x16.
     logits = torch.full((19, 2, 2), -5.)
     logits[0, :, 0] = 5.   # thing class 0 on the left column

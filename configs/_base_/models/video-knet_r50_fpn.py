@@ -20,4 +20,6 @@ model = dict(
         nms_backdrop_iou_thr=0.3, nms_class_iou_thr=0.7, with_cats=True,
         match_metric='bisoftmax'),
     train_cfg=dict(track=dict(assigner={{_base_.hungarian}},
-                              sampler=dict(type='MaskPseudoSampler'))))
+                              sampler=dict(type='MaskPseudoSampler'))),
+    # True reproduces the original's tracking-input bugs (DESIGN.md §12 items 13 and 15).
+    test_cfg=dict(legacy_tracking=False))

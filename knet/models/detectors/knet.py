@@ -211,7 +211,9 @@ class KNet(BaseModel):
             img_meta: metainfo with ``batch_input_shape``, ``img_shape``, ``ori_shape``.
 
         Returns:
-            (N, H_ori, W_ori) mask probabilities.
+            (N, H_ori, W_ori) mask probabilities. When ``img_shape`` equals ``ori_shape`` (no
+            test-time resize) the crop is returned as is: a same-size bilinear resize is the
+            identity, and skipping it saves a full pass over N x H_ori x W_ori values.
         """
         for key in ('batch_input_shape', 'img_shape', 'ori_shape'):
             if key not in img_meta:
@@ -220,8 +222,9 @@ class KNet(BaseModel):
             img_meta['batch_input_shape'][:2]), mode='bilinear', align_corners=False)
         img_h, img_w = img_meta['img_shape'][:2]
         probs = probs[..., :img_h, :img_w]
-        probs = F.interpolate(probs, size=tuple(img_meta['ori_shape'][:2]), mode='bilinear',
-                              align_corners=False)
+        ori_hw = tuple(img_meta['ori_shape'][:2])
+        if tuple(probs.shape[-2:]) != ori_hw:
+            probs = F.interpolate(probs, size=ori_hw, mode='bilinear', align_corners=False)
         return probs[0]
 
     def merge_frame(self, cls_score: Tensor, mask_logits: Tensor,

@@ -99,12 +99,39 @@ def _candidates(cls_scores: Tensor, num_thing_kernels: int, num_thing_classes: i
                        is_thing[order])
 
 
-def _joint_winners(cand: _Candidates, masks: Tensor, instance_score_thr: float,
+def _first_of_kernel(kernel_inds: Tensor) -> Tensor:
+    """(K,) bool: True for the first candidate (in candidate order) of each kernel index."""
+    order = torch.argsort(kernel_inds, stable=True)
+    sorted_inds = kernel_inds[order]
+    first_sorted = torch.ones_like(sorted_inds, dtype=torch.bool)
+    first_sorted[1:] = sorted_inds[1:] != sorted_inds[:-1]
+    first = torch.empty_like(first_sorted)
+    first[order] = first_sorted
+    return first
+
+
+def _joint_winners(cand: _Candidates, mask_probs: Tensor, instance_score_thr: float,
                    overlap_thr: float, mask_thr: float) -> Tuple[Tensor, Tensor]:
-    """Score-weighted argmax merge; returns ((H, W) winner, (K,) keep)."""
-    winner = (cand.scores[:, None, None] * masks).argmax(0)
-    area = torch.bincount(winner.flatten(), minlength=masks.size(0))
-    orig_area = (masks >= mask_thr).flatten(1).sum(1)
+    """Score-weighted argmax merge; returns ((H, W) winner, (K,) keep).
+
+    Only the first candidate of each kernel enters the argmax: a later candidate of the same
+    kernel (a thing proposal kept with a second label) has a score <= the first one's, hence a
+    value <= at every pixel, and ``argmax`` keeps the first maximum, so it never wins a pixel.
+    The winners, areas and keep flags are therefore those of the argmax over all K candidates,
+    at the cost of one gathered (K', H, W) copy (K' distinct kernels) weighted in place.
+    ``max(0).indices`` is used for the argmax (same first-maximum rule, about 3x faster on CPU
+    than ``argmax(0)`` for this layout) and the int32 count of ``orig_area`` is exact for
+    images below 2**31 pixels.
+    """
+    first = torch.nonzero(_first_of_kernel(cand.kernel_inds)).flatten()
+    weighted = mask_probs.index_select(0, cand.kernel_inds[first])
+    kernel_area = torch.zeros(mask_probs.size(0), dtype=torch.long, device=mask_probs.device)
+    kernel_area[cand.kernel_inds[first]] = (weighted >= mask_thr).flatten(1).sum(
+        1, dtype=torch.int32).long()
+    weighted.mul_(cand.scores[first, None, None])
+    winner = first[weighted.max(dim=0).indices]
+    area = torch.bincount(winner.flatten(), minlength=cand.scores.numel())
+    orig_area = kernel_area[cand.kernel_inds]
     visible = area.double() / orig_area.clamp(min=1).double() >= overlap_thr
     keep = (area > 0) & (orig_area > 0) & visible
     keep &= ~(cand.is_thing & (cand.scores < instance_score_thr))
@@ -186,13 +213,13 @@ def merge_things_stuff(cls_scores: Tensor, mask_probs: Tensor, num_thing_kernels
         raise ValueError(f'merge_things_stuff expects cls_scores (N, C) and mask_probs (N, H, W), '
                          f'got {tuple(cls_scores.shape)} and {tuple(mask_probs.shape)}')
     cand = _candidates(cls_scores, num_thing_kernels, num_thing_classes, max_per_img)
-    masks = mask_probs[cand.kernel_inds]
     if cand.scores.numel() == 0:
         winner = torch.full(mask_probs.shape[1:], -1, dtype=torch.long, device=mask_probs.device)
         keep = torch.zeros(0, dtype=torch.bool, device=mask_probs.device)
     elif order == 'joint':
-        winner, keep = _joint_winners(cand, masks, instance_score_thr, overlap_thr, mask_thr)
+        winner, keep = _joint_winners(cand, mask_probs, instance_score_thr, overlap_thr,
+                                      mask_thr)
     else:
-        winner, keep = _paste_winners(cand, masks, instance_score_thr, overlap_thr, mask_thr,
-                                      things_first=order == 'things_first')
+        winner, keep = _paste_winners(cand, mask_probs[cand.kernel_inds], instance_score_thr,
+                                      overlap_thr, mask_thr, things_first=order == 'things_first')
     return _build_result(cand, winner, keep)

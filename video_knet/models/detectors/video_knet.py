@@ -23,8 +23,8 @@ segments, whose track kernels (plain kernels on a sequence's first frame) give t
 whose masks, AND-ed with the "semantic thing" map of the RPN semantic logits, give the boxes.
 Output ids are tracker id + 1 (0 = none).
 
-Fixes of the original, each reverted by ``test_cfg['legacy'] = True`` (with the 0-filled
-semantic map of :class:`KNet`):
+Fixes of the original's tracking inputs, both reverted by ``test_cfg['legacy_tracking'] = True``
+(independent of :class:`KNet`'s ``test_cfg['legacy']``, which fills unassigned pixels with 0):
 
 * §12 item 15: the semantic logits are upsampled to the padded input size, cropped to
   ``img_shape`` and resized to ``ori_shape`` (legacy: resized from the padded map directly);
@@ -86,8 +86,8 @@ class VideoKNet(KNet):
         ignore_label: void label.
         train_cfg: ``dict(rpn=..., rcnn=..., track=dict(assigner=..., sampler=...))``; ``track``
             matches the final-stage thing masks to the GT for the tracking targets.
-        test_cfg: merge settings of :class:`KNet` (``legacy`` also reverts the fixes listed in
-            the module docstring).
+        test_cfg: merge settings of :class:`KNet`, plus ``legacy_tracking`` (default False:
+            keep the fixes listed in the module docstring).
         data_preprocessor: ``KNetDataPreprocessor`` config.
         init_cfg: mmengine init config.
     """
@@ -131,6 +131,7 @@ class VideoKNet(KNet):
                                'sampler=...) for the tracking targets (DESIGN.md §5.2)')
             self.track_assigner = TASK_UTILS.build(train_cfg['track']['assigner'])
             self.track_sampler = TASK_UTILS.build(train_cfg['track']['sampler'])
+        self.test_cfg.setdefault('legacy_tracking', False)
         self.memory = SequenceMemory()
 
     # ----------------------------------------------------------------------------- training
@@ -281,13 +282,15 @@ class VideoKNet(KNet):
         kernels = out['obj_feat'] if kernels is None else kernels
         kernel_inds = torch.as_tensor(result.thing_kernel_inds, device=kernels.device).long()
         embeds = self.embed(kernels[:, kernel_inds])[0]
-        thing_map = self.semantic_thing_map(out['seg_preds'][0], meta)
-        masks = torch.as_tensor(result.thing_masks).bool().to(thing_map.device) & thing_map
+        masks = torch.as_tensor(result.thing_masks).bool()
+        if masks.shape[0]:  # the full-size semantic map only filters existing thing masks
+            thing_map = self.semantic_thing_map(out['seg_preds'][0], meta)
+            masks = masks.to(thing_map.device) & thing_map
         boxes = masks_to_boxes(masks).to(embeds.device)
         scores = torch.as_tensor(result.thing_scores, device=embeds.device).float()
         labels = torch.as_tensor(result.thing_labels, device=embeds.device).long()
         ids = self.tracker.update(frame_id, boxes, scores, labels, embeds)
-        if self.test_cfg['legacy']:
+        if self.test_cfg['legacy_tracking']:
             ids = self.legacy_track_ids(ids, boxes, scores)
         return ids
 
@@ -300,16 +303,17 @@ class VideoKNet(KNet):
 
         Returns:
             (H_ori, W_ori) bool. Upsampled to the padded size, cropped to ``img_shape`` and
-            resized (§12 item 15); ``legacy``: resized from the padded map directly.
+            resized (§12 item 15); ``legacy_tracking``: resized from the padded map directly.
         """
         ori_hw = tuple(meta['ori_shape'][:2])
         logits = seg_logits[None]
-        if not self.test_cfg['legacy']:
+        if not self.test_cfg['legacy_tracking']:
             logits = F.interpolate(logits, size=tuple(meta['batch_input_shape'][:2]),
                                    mode='bilinear', align_corners=False)
             img_h, img_w = meta['img_shape'][:2]
             logits = logits[..., :img_h, :img_w]
-        logits = F.interpolate(logits, size=ori_hw, mode='bilinear', align_corners=False)
+        if tuple(logits.shape[-2:]) != ori_hw:  # a same-size bilinear resize is the identity
+            logits = F.interpolate(logits, size=ori_hw, mode='bilinear', align_corners=False)
         return logits[0].argmax(dim=0) < self.num_thing_classes
 
     def legacy_track_ids(self, ids: Tensor, boxes: Tensor, scores: Tensor) -> Tensor:
