@@ -1,44 +1,23 @@
 """Speed, FLOPs and memory of online (Video) K-Net inference and of a training iteration.
 
-GitHub issue #7. Inference follows DESIGN.md §1b (batch 1, frame by frame, kernel memory and
-tracker carried along the sequence), §5.5 (panoptic merge), §5.6 (tracker) and §9.1 (the three
-PNGs written per frame, with ``tools/inference.py``'s own writer); ``--train`` times the training
-iteration of §1a (data loading, forward, backward, optimizer step).
-
-Usage::
+GitHub issue #7; inference as DESIGN.md §1b (batch 1, frame by frame, kernel memory and tracker
+carried along the sequence), §5.5 (merge), §5.6 (tracker), §9.1 (the PNGs, written with
+``tools/inference.py``'s writer); ``--train`` times the iteration of §1a. Usage::
 
     python tools/analysis/benchmark.py CONFIG [--checkpoint CKPT] [--device cpu|cuda]
         [--shape H W] [--frames N] [--warmup W] [--amp bf16|fp16] [--channels-last] [--compile]
-        [--images DIR] [--compare-fp32 K] [--thing-logit-bias B] [--threads T] [--json OUT]
+        [--images DIR] [--compare-fp32 K] [--thing-logit-bias B] [--clock wall|cpu] [--json OUT]
     python tools/analysis/benchmark.py CONFIG --train [--iters N] [--data-root DIR] [--json OUT]
 
-What is measured (after ``--warmup`` frames/iterations):
-
-* latency of each frame (uint8 image in -> PNGs on disk): median, p90, FPS = frames / time;
-* exclusive time of each component, from forward hooks and wrapped methods installed by this
-  tool (no model edits): ``preprocess``, ``backbone``, ``fpn``, ``semantic_fpn``,
-  ``kernel_head``, ``stage{s}`` (``kernel_link`` of the last stage apart), ``mask_upsample``,
-  ``mask_rescale``, ``panoptic_merge``, ``tracker``, ``write`` and ``other`` (the rest of the
-  frame); nested regions are subtracted from their parent, so the components add up to the
-  frame time. On CUDA every region boundary synchronizes;
-* peak memory: ``ru_maxrss`` of the process on CPU, ``max_memory_allocated`` on CUDA, plus the
-  current RSS after every frame (to see whether memory grows along a sequence);
-* FLOPs of one frame with ``torch.utils.flop_counter.FlopCounterMode`` (matmul-like ops only:
-  conv, mm, bmm, einsum, attention), in total and per component;
-* the FLOP/s of a large square matmul on the same device, in the compute dtype, measured in the
-  same run before and after the frames, and ``matmul_ratio`` = achieved model FLOP/s (FLOPs of
-  a frame / median frame latency) / matmul FLOP/s (``matmul_ratio_network``: the same with the
-  time of the network components only, i.e. without merge, tracker, writing and glue).
-
-Without ``--images`` the frames are a synthetic driving-like sequence (moving boxes over
-textured bands); ``--checkpoint`` is optional (random weights by default: speed does not depend
-on them, except the number of thing segments that reach merge and tracker, which
-``--thing-logit-bias`` raises for untrained weights). ``--compare-fp32 K`` first records K
-frames with the plain fp32 model and then compares the optioned model (``--amp``,
-``--channels-last``, ``--compile``) on the same frames. ``--json`` writes every figure; keys
-``fps``, ``latency_ms_median``, ``latency_ms_p90``, ``components_ms``, ``peak_mem_mb``,
-``gflops_per_frame``, ``matmul_gflops`` and ``matmul_ratio`` are always present (for
-``--train`` they describe one training iteration, plus ``data_ms_median`` and ``data_share``).
+Printed and in ``--json`` (always: ``fps``, ``latency_ms_median``, ``latency_ms_p90``,
+``components_ms``, ``peak_mem_mb``, ``gflops_per_frame``, ``matmul_gflops``, ``matmul_ratio``;
+``--train`` adds ``data_ms_median`` and ``data_share``): per-frame latency after warm-up, the
+exclusive time of each component (forward hooks and wrapped methods installed by this tool,
+nested regions subtracted from their parent; CUDA synchronizes at each boundary), peak memory
+(RSS on CPU, allocated on CUDA) and the RSS after every frame, the FLOPs of a frame
+(``FlopCounterMode``: conv / matmul / attention) in total and per component, and the FLOP/s of a
+large matmul measured in the same run, whose ratio to the model's FLOP/s is ``matmul_ratio``.
+Definitions and measured figures: docs/PERFORMANCE.md.
 """
 import argparse
 import contextlib
@@ -68,7 +47,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import knet  # noqa: F401  (registers the modules)
 import video_knet  # noqa: F401
 from knet.registry import MODELS
-from knet.structures import PanopticDataSample
+from knet.structures import LABEL_DIVISOR, PanopticDataSample
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 #: ``--clock``: wall time, or CPU time of the process (all threads; steadier on a shared CPU).
@@ -90,37 +69,34 @@ def _load_inference_tool() -> Any:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments (``argv=None`` reads ``sys.argv``)."""
     parser = argparse.ArgumentParser(description='Benchmark (Video) K-Net inference / training')
-    parser.add_argument('config', help='model config (e.g. configs/tiny/video-knet_tiny.py)')
-    parser.add_argument('--checkpoint', help='weights to load (default: random init)')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--shape', type=int, nargs=2, default=(375, 1242), metavar=('H', 'W'),
-                        help='synthetic frame size (default KITTI-STEP 375 1242)')
-    parser.add_argument('--frames', type=int, default=10, help='timed frames (after warm-up)')
-    parser.add_argument('--warmup', type=int, default=2, help='untimed first frames/iterations')
-    parser.add_argument('--amp', choices=sorted(AMP_DTYPES), help='autocast dtype')
-    parser.add_argument('--channels-last', action='store_true', help='NHWC weights and input')
-    parser.add_argument('--compile', action='store_true',
-                        help='torch.compile the backbone, necks, kernel head and stages')
-    parser.add_argument('--images', help='folder of frames of one sequence (sorted names)')
-    parser.add_argument('--compare-fp32', type=int, default=0, metavar='K',
-                        help='compare K frames of the optioned model with plain fp32')
-    parser.add_argument('--thing-logit-bias', type=float, default=0.0,
-                        help='add to the thing-class logits bias of the last stage (random '
-                        'weights give no thing segment; 4 makes most proposals things)')
-    parser.add_argument('--threads', type=int, help='torch.set_num_threads (default: torch)')
-    parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall',
-                        help='wall time (default) or process CPU time (inference only: less '
-                        'sensitive to other load; figures are then CPU-seconds of all threads)')
-    parser.add_argument('--out-dir', help='where PNGs are written (default: a temporary dir)')
-    parser.add_argument('--matmul-size', type=int, help='matmul reference size (2048 CPU, '
-                        '8192 CUDA)')
-    parser.add_argument('--train', action='store_true', help='time training iterations')
-    parser.add_argument('--iters', type=int, default=10, help='timed training iterations')
-    parser.add_argument('--data-root', help='dataset root for --train (overrides the config)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--json', help='write the results to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys')
+    add = parser.add_argument
+    add('config', help='model config (e.g. configs/tiny/video-knet_tiny.py)')
+    add('--checkpoint', help='weights to load (default: random init)')
+    add('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    add('--shape', type=int, nargs=2, default=(375, 1242), metavar=('H', 'W'),
+        help='synthetic frame size (default: KITTI-STEP 375 1242)')
+    add('--frames', type=int, default=10, help='timed frames (after the warm-up)')
+    add('--warmup', type=int, default=2, help='untimed first frames / iterations')
+    add('--amp', choices=sorted(AMP_DTYPES), help='autocast dtype')
+    add('--channels-last', action='store_true', help='NHWC weights and input')
+    add('--compile', action='store_true', help='torch.compile backbone, necks, heads, stages')
+    add('--images', help='folder with the frames of one sequence (sorted by name)')
+    add('--compare-fp32', type=int, default=0, metavar='K',
+        help='compare K frames of the optioned model with the plain fp32 model')
+    add('--thing-logit-bias', type=float, default=0.0,
+        help='added to the last stage\'s thing-class biases (untrained weights give no thing '
+        'segments; this feeds merge and tracker)')
+    add('--threads', type=int, help='torch.set_num_threads (default: torch\'s choice)')
+    add('--clock', choices=sorted(CLOCKS), default='wall',
+        help='wall time, or process CPU time (all threads; steadier on a shared machine)')
+    add('--out-dir', help='where the PNGs are written (default: a temporary folder)')
+    add('--matmul-size', type=int, help='matmul reference size (default 2048 CPU, 8192 CUDA)')
+    add('--train', action='store_true', help='time training iterations instead')
+    add('--iters', type=int, default=10, help='timed training iterations')
+    add('--data-root', help='dataset root for --train (overrides the config)')
+    add('--seed', type=int, default=0)
+    add('--json', help='write the results to this JSON file')
+    add('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return parser.parse_args(argv)
 
 
@@ -209,8 +185,9 @@ def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = Tru
     Args:
         model: a ``KNet`` / ``VideoKNet``.
         meter: the meter the regions report to.
-        inside_compiled: also wrap ``link_kernels``, which runs inside a stage's ``forward``
-            (False under ``--compile``: the wrapper would break the compiled graph).
+        inside_compiled: also time the parts that run inside a compiled ``forward``
+            (``link_kernels`` of a stage, the semantic FPN inside the kernel head); False under
+            ``--compile``, where timing code would break the graphs (they count in their parent).
     """
     modules = [('data_preprocessor', 'preprocess'), ('backbone', 'backbone'), ('neck', 'fpn'),
                ('rpn_head', 'kernel_head')]
@@ -220,7 +197,7 @@ def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = Tru
     if hasattr(getattr(model, 'roi_head', None), 'forward'):  # called as self.forward(...)
         meter.wrap_method(model.roi_head, 'forward', 'mask_upsample')
     fpn = getattr(getattr(model, 'rpn_head', None), 'localization_fpn', None)
-    if fpn is not None:
+    if fpn is not None and inside_compiled:
         meter.hook_module(fpn, 'semantic_fpn')
     for stage, head in enumerate(getattr(getattr(model, 'roi_head', None), 'mask_head', [])):
         meter.hook_module(head, f'stage{stage}')
@@ -423,8 +400,8 @@ def compare_outputs(ref: Sequence[Dict[str, torch.Tensor]],
     """Differences of optioned outputs to fp32 ones (probabilities, pixels, segments)."""
     pixel_agreement, min_iou, equal_frames = [], 1.0, 0
     for a, b in zip(ref, new):
-        pan_a = a['sem'].long() * 65536 + a['ins'].long()
-        pan_b = b['sem'].long() * 65536 + b['ins'].long()
+        pan_a = a['sem'].long() * LABEL_DIVISOR + a['ins'].long()
+        pan_b = b['sem'].long() * LABEL_DIVISOR + b['ins'].long()
         pixel_agreement.append(float((pan_a == pan_b).float().mean()))
         ids_a, ids_b = set(pan_a.unique().tolist()), set(pan_b.unique().tolist())
         equal_frames += ids_a == ids_b
@@ -432,13 +409,13 @@ def compare_outputs(ref: Sequence[Dict[str, torch.Tensor]],
             in_a, in_b = pan_a == seg, pan_b == seg
             min_iou = min(min_iou, float((in_a & in_b).sum()) / float((in_a | in_b).sum()))
     return dict(
-        frames=len(ref),
-        cls_prob_max_abs_diff=max(float((a['cls'] - b['cls']).abs().max())
-                                  for a, b in zip(ref, new)),
-        mask_prob_max_abs_diff=max(float((a['masks'] - b['masks']).abs().max())
-                                   for a, b in zip(ref, new)),
-        pixel_agreement_min=min(pixel_agreement), frames_with_same_segments=equal_frames,
-        segment_iou_min=min_iou)
+        frames=len(ref), pixel_agreement_min=min(pixel_agreement),
+        frames_with_same_segments=equal_frames, segment_iou_min=min_iou,
+        nonfinite_frames=sum(not bool(torch.isfinite(b['cls']).all()) for b in new),
+        cls_prob_max_abs_diff=float(torch.stack(
+            [(a['cls'] - b['cls']).abs().max() for a, b in zip(ref, new)]).max()),
+        mask_prob_max_abs_diff=float(torch.stack(
+            [(a['masks'] - b['masks']).abs().max() for a, b in zip(ref, new)]).max()))
 
 
 # ------------------------------------------------------------------------------- inference
@@ -492,13 +469,12 @@ def run_inference(cfg: Config, args: argparse.Namespace, device: torch.device) -
 
 
 def _option_failure(args: argparse.Namespace, error: Exception) -> str:
-    """A one-paragraph message for a failure, naming the option most likely responsible."""
-    options = [name for name, on in (('--compile', args.compile), ('--amp ' + str(args.amp),
-                                     args.amp), ('--channels-last', args.channels_last)) if on]
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ''
-    return (f'benchmark: inference failed with {", ".join(options) or "no option"}: '
-            f'{type(error).__name__}: {first_line[:300]}. Run again without '
-            f'{options[0] if options else "changes"} to see whether the option is the cause.')
+    """One-line message for a failed frame, naming the options in use."""
+    options = [name for name, on in (('--compile', args.compile), (f'--amp {args.amp}', args.amp),
+                                     ('--channels-last', args.channels_last)) if on]
+    detail = (str(error).strip().splitlines() or [''])[0][:300]
+    return (f'benchmark: inference failed with {" ".join(options) or "no option"}: '
+            f'{type(error).__name__}: {detail} (run without these options to compare)')
 
 
 def _matmul_reference(args: argparse.Namespace, device: torch.device) -> Dict[str, float]:

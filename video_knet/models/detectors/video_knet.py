@@ -314,7 +314,8 @@ class VideoKNet(KNet):
             logits = logits[..., :img_h, :img_w]
         if tuple(logits.shape[-2:]) != ori_hw:  # a same-size bilinear resize is the identity
             logits = F.interpolate(logits, size=ori_hw, mode='bilinear', align_corners=False)
-        return logits[0].argmax(dim=0) < self.num_thing_classes
+        # max().indices: argmax's first-maximum rule, several times faster on CPU over dim 0
+        return logits[0].max(dim=0).indices < self.num_thing_classes
 
     def legacy_track_ids(self, ids: Tensor, boxes: Tensor, scores: Tensor) -> Tensor:
         """Reproduce the original's id misalignment (§12 item 13) from caller-order ids.
