@@ -118,7 +118,7 @@ def test_predict_output_format() -> None:
 def test_rescale_masks_by_hand() -> None:
     logits = torch.randn(3, 4, 8)
     meta = dict(batch_input_shape=(8, 16), img_shape=(6, 12), ori_shape=(3, 5))
-    probs = KNet.rescale_masks(logits, meta)
+    probs = KNet.rescale_masks(logits, meta).dense()
     up = F.interpolate(logits[None].sigmoid(), size=(8, 16), mode='bilinear',
                        align_corners=False)[..., :6, :12]
     expected = F.interpolate(up, size=(3, 5), mode='bilinear', align_corners=False)[0]

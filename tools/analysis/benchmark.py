@@ -28,7 +28,6 @@ import json
 import os
 import os.path as osp
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -46,8 +45,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import knet  # noqa: F401  (registers the modules)
 import video_knet  # noqa: F401
+from knet.engine.profiling import (RegionMeter, compare_outputs, instrument, matmul_gflops,
+                                   peak_memory_mb, percentile, rss_mb, sync_device)
 from knet.registry import MODELS
-from knet.structures import LABEL_DIVISOR, PanopticDataSample
+from knet.structures import PanopticDataSample
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 #: ``--clock``: wall time, or CPU time of the process (all threads; steadier on a shared CPU).
@@ -98,156 +99,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add('--json', help='write the results to this JSON file')
     add('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return parser.parse_args(argv)
-
-
-# --------------------------------------------------------------------------------- measuring
-class RegionMeter:
-    """Exclusive amount (time, or FLOPs with another clock) spent in named, nested regions.
-
-    A region's amount excludes its child regions, so all regions plus ``other`` add up to the
-    frame. Regions with the same name accumulate.
-
-    Args:
-        sync: called at every region boundary (``torch.cuda.synchronize`` on CUDA).
-        clock: seconds (``time.perf_counter`` wall clock or ``time.process_time`` CPU time).
-    """
-
-    def __init__(self, sync: Callable[[], None],
-                 clock: Callable[[], float] = time.perf_counter) -> None:
-        self.sync = sync
-        self.base_clock = clock
-        self.clock = clock
-        self.enabled = False
-        self._stack: List[list] = []
-        self.totals: Dict[str, float] = {}
-
-    def start(self) -> None:
-        """Start a frame: reset the totals."""
-        self.sync()
-        self.totals, self._stack, self.enabled = {}, [], True
-        self._frame_start = self.clock()
-
-    def stop(self) -> Dict[str, float]:
-        """End the frame; returns the totals plus ``other`` and ``total``."""
-        self.sync()
-        total = self.clock() - self._frame_start
-        self.enabled = False
-        totals = dict(self.totals)
-        totals['other'] = total - sum(totals.values())
-        totals['total'] = total
-        return totals
-
-    def push(self, name: str) -> None:
-        """Enter region ``name``."""
-        if self.enabled:
-            self.sync()
-            self._stack.append([name, self.clock(), 0.0])
-
-    def pop(self) -> None:
-        """Leave the innermost region."""
-        if self.enabled and self._stack:
-            self.sync()
-            name, start, children = self._stack.pop()
-            elapsed = self.clock() - start
-            self.totals[name] = self.totals.get(name, 0.0) + elapsed - children
-            if self._stack:
-                self._stack[-1][2] += elapsed
-
-    @contextlib.contextmanager
-    def region(self, name: str) -> Iterator[None]:
-        """``with meter.region(name):`` times the block."""
-        self.push(name)
-        try:
-            yield
-        finally:
-            self.pop()
-
-    def hook_module(self, module: nn.Module, name: str) -> None:
-        """Time every call of ``module`` (forward pre-hook / hook)."""
-        module.register_forward_pre_hook(lambda *_: self.push(name))
-        module.register_forward_hook(lambda *_: self.pop())
-
-    def wrap_method(self, obj: Any, attr: str, name: str) -> None:
-        """Time ``obj.attr(...)`` by shadowing the method with an instance attribute."""
-        method = getattr(obj, attr)
-
-        @functools.wraps(method)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            with self.region(name):
-                return method(*args, **kwargs)
-
-        setattr(obj, attr, timed)
-
-
-def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = True) -> None:
-    """Install the component regions on the parts the model has (image or video K-Net).
-
-    Args:
-        model: a ``KNet`` / ``VideoKNet``.
-        meter: the meter the regions report to.
-        inside_compiled: also time the parts that run inside a compiled ``forward``
-            (``link_kernels`` of a stage, the semantic FPN inside the kernel head); False under
-            ``--compile``, where timing code would break the graphs (they count in their parent).
-    """
-    modules = [('data_preprocessor', 'preprocess'), ('backbone', 'backbone'), ('neck', 'fpn'),
-               ('rpn_head', 'kernel_head')]
-    for attr, name in modules:
-        if isinstance(getattr(model, attr, None), nn.Module):
-            meter.hook_module(getattr(model, attr), name)
-    if hasattr(getattr(model, 'roi_head', None), 'forward'):  # called as self.forward(...)
-        meter.wrap_method(model.roi_head, 'forward', 'mask_upsample')
-    fpn = getattr(getattr(model, 'rpn_head', None), 'localization_fpn', None)
-    if fpn is not None and inside_compiled:
-        meter.hook_module(fpn, 'semantic_fpn')
-    for stage, head in enumerate(getattr(getattr(model, 'roi_head', None), 'mask_head', [])):
-        meter.hook_module(head, f'stage{stage}')
-        if inside_compiled and getattr(head, 'with_link', False):
-            meter.wrap_method(head, 'link_kernels', 'kernel_link')
-    methods = [('rescale_masks', 'mask_rescale'), ('merge_frame', 'panoptic_merge'),
-               ('add_pred_to_sample', 'panoptic_merge'), ('track_segments', 'tracker')]
-    for attr, name in methods:
-        if hasattr(model, attr):
-            meter.wrap_method(model, attr, name)
-
-
-def rss_mb() -> float:
-    """Current resident set size of this process (MB)."""
-    with open('/proc/self/statm') as file:
-        return int(file.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak RSS of the process (CPU) or peak allocated CUDA memory (MB)."""
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int, reps: int = 5,
-                  clock: Callable[[], float] = time.perf_counter) -> float:
-    """GFLOP/s of a (size x size) @ (size x size) matmul: median of ``reps`` after one warm-up."""
-    a = torch.randn(size, size, device=device).to(dtype)
-    b = torch.randn(size, size, device=device).to(dtype)
-    times = []
-    for rep in range(reps + 1):
-        _sync(device)
-        start = clock()
-        torch.mm(a, b)
-        _sync(device)
-        if rep:
-            times.append(clock() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
-
-
-def _sync(device: torch.device) -> None:
-    """Wait for the device (no-op on CPU)."""
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile ``q`` in [0, 100] (numpy's default)."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 # ------------------------------------------------------------------------------------ frames
@@ -395,35 +246,12 @@ def capture_outputs(model: nn.Module, images: Sequence[np.ndarray],
     return captured
 
 
-def compare_outputs(ref: Sequence[Dict[str, torch.Tensor]],
-                    new: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, Any]:
-    """Differences of optioned outputs to fp32 ones (probabilities, pixels, segments)."""
-    pixel_agreement, min_iou, equal_frames = [], 1.0, 0
-    for a, b in zip(ref, new):
-        pan_a = a['sem'].long() * LABEL_DIVISOR + a['ins'].long()
-        pan_b = b['sem'].long() * LABEL_DIVISOR + b['ins'].long()
-        pixel_agreement.append(float((pan_a == pan_b).float().mean()))
-        ids_a, ids_b = set(pan_a.unique().tolist()), set(pan_b.unique().tolist())
-        equal_frames += ids_a == ids_b
-        for seg in ids_a | ids_b:
-            in_a, in_b = pan_a == seg, pan_b == seg
-            min_iou = min(min_iou, float((in_a & in_b).sum()) / float((in_a | in_b).sum()))
-    return dict(
-        frames=len(ref), pixel_agreement_min=min(pixel_agreement),
-        frames_with_same_segments=equal_frames, segment_iou_min=min_iou,
-        nonfinite_frames=sum(not bool(torch.isfinite(b['cls']).all()) for b in new),
-        cls_prob_max_abs_diff=float(torch.stack(
-            [(a['cls'] - b['cls']).abs().max() for a, b in zip(ref, new)]).max()),
-        mask_prob_max_abs_diff=float(torch.stack(
-            [(a['masks'] - b['masks']).abs().max() for a, b in zip(ref, new)]).max()))
-
-
 # ------------------------------------------------------------------------------- inference
 def run_inference(cfg: Config, args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
     """The inference benchmark; returns the result dict (see module docstring)."""
     model = build_model(cfg, args, device)
     writer = _load_inference_tool().write_frame_results
-    meter = RegionMeter(functools.partial(_sync, device), CLOCKS[args.clock])
+    meter = RegionMeter(functools.partial(sync_device, device), CLOCKS[args.clock])
     instrument(model, meter, inside_compiled=not args.compile)
     plain = contextlib.nullcontext
     result: Dict[str, Any] = {}
@@ -542,7 +370,7 @@ def run_training(cfg: Config, args: argparse.Namespace, device: torch.device) ->
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
     model = build_model(cfg, args, device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    meter = RegionMeter(functools.partial(_sync, device))
+    meter = RegionMeter(functools.partial(sync_device, device))
     instrument(model, meter, inside_compiled=not args.compile)
     meter.hook_module(model, 'losses')
     meter.wrap_method(optim_wrapper, 'backward', 'backward')

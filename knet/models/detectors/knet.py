@@ -11,14 +11,13 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
 from knet.models.heads.mask_targets import MaskTargets, build_mask_targets
 from knet.models.heads.utils import ConfigType, OptConfigType
-from knet.models.postprocess import PanopticFusionResult, merge_things_stuff
+from knet.models.postprocess import PanopticFusionResult, UpsampledMasks, merge_things_stuff
 from knet.registry import MODELS
 from knet.structures import IGNORE_LABEL, PanopticDataSample
 
@@ -203,7 +202,7 @@ class KNet(BaseModel):
         return data_samples
 
     @staticmethod
-    def rescale_masks(mask_logits: Tensor, img_meta: Dict[str, Any]) -> Tensor:
+    def rescale_masks(mask_logits: Tensor, img_meta: Dict[str, Any]) -> UpsampledMasks:
         """sigmoid -> resize to ``batch_input_shape`` -> crop ``img_shape`` -> ``ori_shape``.
 
         Args:
@@ -211,21 +210,12 @@ class KNet(BaseModel):
             img_meta: metainfo with ``batch_input_shape``, ``img_shape``, ``ori_shape``.
 
         Returns:
-            (N, H_ori, W_ori) mask probabilities. When ``img_shape`` equals ``ori_shape`` (no
-            test-time resize) the crop is returned as is: a same-size bilinear resize is the
-            identity, and skipping it saves a full pass over N x H_ori x W_ori values.
+            the (N, H_ori, W_ori) mask probabilities as :class:`UpsampledMasks`: computed by
+            row blocks when the resize factor is a power of two and there was no test-time
+            resize (the merge never holds all of them), else computed whole; ``.dense()``
+            gives the tensor.
         """
-        for key in ('batch_input_shape', 'img_shape', 'ori_shape'):
-            if key not in img_meta:
-                raise KeyError(f'data_sample metainfo lacks {key!r}, needed to rescale masks')
-        probs = F.interpolate(mask_logits[None].sigmoid(), size=tuple(
-            img_meta['batch_input_shape'][:2]), mode='bilinear', align_corners=False)
-        img_h, img_w = img_meta['img_shape'][:2]
-        probs = probs[..., :img_h, :img_w]
-        ori_hw = tuple(img_meta['ori_shape'][:2])
-        if tuple(probs.shape[-2:]) != ori_hw:
-            probs = F.interpolate(probs, size=ori_hw, mode='bilinear', align_corners=False)
-        return probs[0]
+        return UpsampledMasks.from_logits(mask_logits, img_meta)
 
     def merge_frame(self, cls_score: Tensor, mask_logits: Tensor,
                     img_meta: Dict[str, Any]) -> PanopticFusionResult:

@@ -28,12 +28,13 @@ reverse), each by descending score; a candidate claims the still-free pixels whe
 of its ``orig_area`` (the same visibility rule as the joint merge; the same thing score filter).
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Tuple, Union
 
 import torch
 from torch import Tensor
 
 from knet.structures.panoptic import IGNORE_LABEL
+from .mask_upsampling import UpsampledMasks
 
 ORDERS = ('joint', 'things_first', 'stuff_first')
 #: Values per row block of the joint merge (8 MB in float32: cache-sized on CPU).
@@ -112,7 +113,7 @@ def _first_of_kernel(kernel_inds: Tensor) -> Tensor:
     return first
 
 
-def _joint_winners(cand: _Candidates, mask_probs: Tensor, instance_score_thr: float,
+def _joint_winners(cand: _Candidates, masks: UpsampledMasks, instance_score_thr: float,
                    overlap_thr: float, mask_thr: float) -> Tuple[Tensor, Tensor]:
     """Score-weighted argmax merge; returns ((H, W) winner, (K,) keep).
 
@@ -120,23 +121,23 @@ def _joint_winners(cand: _Candidates, mask_probs: Tensor, instance_score_thr: fl
     kernel (a thing proposal kept with a second label) has a score <= the first one's, hence a
     value <= at every pixel, and the argmax keeps the first maximum, so it never wins a pixel.
     The winners, areas and keep flags are therefore those of the argmax over all K candidates.
-    The K' distinct masks are processed in blocks of rows of about ``_JOINT_BLOCK`` values
-    (gathered, counted for ``orig_area``, weighted in place, reduced), which stays in cache and
-    avoids (K, H, W) temporaries; ``max(0).indices`` has the first-maximum rule of ``argmax``
-    and is faster on CPU for this layout; the int32 counts are exact below 2**31 pixels.
+    The K' distinct masks are produced by blocks of rows of about ``_JOINT_BLOCK`` values
+    (:meth:`UpsampledMasks.rows`), counted for ``orig_area``, weighted in place and reduced
+    while in cache: no (K, H, W) tensor is ever held. ``max(0).indices`` has the first-maximum
+    rule of ``argmax`` and is faster on CPU for this layout; int32 counts are exact below 2**31.
     """
     first = torch.nonzero(_first_of_kernel(cand.kernel_inds)).flatten()
     kernels = cand.kernel_inds[first]
     scores = cand.scores[first, None, None]
-    height, width = mask_probs.shape[1:]
+    height, width = masks.size
     rows = max(1, _JOINT_BLOCK // max(kernels.numel() * width, 1))
-    winner = torch.empty((height, width), dtype=torch.long, device=mask_probs.device)
-    counts = torch.zeros(kernels.numel(), dtype=torch.long, device=mask_probs.device)
+    winner = torch.empty((height, width), dtype=torch.long, device=kernels.device)
+    counts = torch.zeros(kernels.numel(), dtype=torch.long, device=kernels.device)
     for top in range(0, height, rows):
-        block = mask_probs[:, top:top + rows].index_select(0, kernels)
+        block = masks.rows(kernels, top, top + rows)
         counts += (block >= mask_thr).flatten(1).sum(1, dtype=torch.int32)
         winner[top:top + rows] = first[block.mul_(scores).max(dim=0).indices]
-    kernel_area = torch.zeros(mask_probs.size(0), dtype=torch.long, device=mask_probs.device)
+    kernel_area = torch.zeros(masks.shape[0], dtype=torch.long, device=kernels.device)
     kernel_area[kernels] = counts
     area = torch.bincount(winner.flatten(), minlength=cand.scores.numel())
     orig_area = kernel_area[cand.kernel_inds]
@@ -193,16 +194,18 @@ def _build_result(cand: _Candidates, winner: Tensor, keep: Tensor) -> PanopticFu
         stuff_scores=cand.scores[stuff_inds])
 
 
-def merge_things_stuff(cls_scores: Tensor, mask_probs: Tensor, num_thing_kernels: int,
-                       num_thing_classes: int, instance_score_thr: float = 0.25,
-                       overlap_thr: float = 0.6, mask_thr: float = 0.5, max_per_img: int = 100,
+def merge_things_stuff(cls_scores: Tensor, mask_probs: Union[Tensor, UpsampledMasks],
+                       num_thing_kernels: int, num_thing_classes: int,
+                       instance_score_thr: float = 0.25, overlap_thr: float = 0.6,
+                       mask_thr: float = 0.5, max_per_img: int = 100,
                        order: str = 'joint') -> PanopticFusionResult:
     """Merge thing and stuff kernel predictions into one panoptic segmentation.
 
     Args:
         cls_scores: (N, C) sigmoid class probabilities of all N kernels (things first, then one
             stuff kernel per stuff class).
-        mask_probs: (N, H, W) soft mask probabilities at the output size.
+        mask_probs: (N, H, W) soft mask probabilities at the output size, as a tensor or as
+            :class:`UpsampledMasks` (computed by row blocks, never held whole).
         num_thing_kernels: N_th, the thing proposals (the first N_th rows).
         num_thing_classes: C_th, the thing classes (the first C_th columns).
         instance_score_thr: things scoring below are dropped (their won pixels stay 255).
@@ -216,18 +219,23 @@ def merge_things_stuff(cls_scores: Tensor, mask_probs: Tensor, num_thing_kernels
     """
     if order not in ORDERS:
         raise ValueError(f'merge_things_stuff: order must be one of {ORDERS}, got {order!r}')
-    if cls_scores.dim() != 2 or mask_probs.dim() != 3 or \
-            mask_probs.size(0) != cls_scores.size(0):
+    if isinstance(mask_probs, Tensor):
+        if mask_probs.dim() != 3:
+            raise ValueError(f'merge_things_stuff expects mask_probs (N, H, W), got '
+                             f'{tuple(mask_probs.shape)}')
+        mask_probs = UpsampledMasks.from_dense(mask_probs)
+    if cls_scores.dim() != 2 or mask_probs.shape[0] != cls_scores.size(0):
         raise ValueError(f'merge_things_stuff expects cls_scores (N, C) and mask_probs (N, H, W), '
                          f'got {tuple(cls_scores.shape)} and {tuple(mask_probs.shape)}')
     cand = _candidates(cls_scores, num_thing_kernels, num_thing_classes, max_per_img)
     if cand.scores.numel() == 0:
-        winner = torch.full(mask_probs.shape[1:], -1, dtype=torch.long, device=mask_probs.device)
-        keep = torch.zeros(0, dtype=torch.bool, device=mask_probs.device)
+        winner = torch.full(mask_probs.size, -1, dtype=torch.long, device=cls_scores.device)
+        keep = torch.zeros(0, dtype=torch.bool, device=cls_scores.device)
     elif order == 'joint':
         winner, keep = _joint_winners(cand, mask_probs, instance_score_thr, overlap_thr,
                                       mask_thr)
     else:
-        winner, keep = _paste_winners(cand, mask_probs[cand.kernel_inds], instance_score_thr,
-                                      overlap_thr, mask_thr, things_first=order == 'things_first')
+        winner, keep = _paste_winners(cand, mask_probs.dense()[cand.kernel_inds],
+                                      instance_score_thr, overlap_thr, mask_thr,
+                                      things_first=order == 'things_first')
     return _build_result(cand, winner, keep)

@@ -1,0 +1,140 @@
+"""Lazily upsampled masks and the strip-wise joint merge (DESIGN.md §3.3, §5.5).
+
+The references are written out in full here: one ``F.interpolate`` of the whole tensor, and the
+joint merge as an argmax of ``score * prob`` over all K candidates with ``orig_area`` counted on
+the full masks. The fast paths must agree with them exactly (``torch.equal``).
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from knet.models.postprocess import UpsampledMasks, merge_things_stuff
+from knet.models.postprocess.panoptic_fusion import _candidates
+
+
+def _full(probs, pad_hw, img_hw):
+    return F.interpolate(probs[None], size=pad_hw, mode='bilinear',
+                         align_corners=False)[0, :, :img_hw[0], :img_hw[1]]
+
+
+@pytest.mark.parametrize('factor,low_hw,img_hw', [(1, (9, 13), (9, 13)), (2, (11, 17), (21, 31)),
+                                                  (4, (5, 7), (20, 26)), (8, (3, 4), (17, 30))])
+def test_row_blocks_equal_the_full_resize(factor, low_hw, img_hw):
+    torch.manual_seed(factor)
+    logits = torch.randn(5, *low_hw) * 4
+    pad_hw = (low_hw[0] * factor, low_hw[1] * factor)
+    meta = dict(batch_input_shape=pad_hw, img_shape=img_hw, ori_shape=img_hw)
+    masks = UpsampledMasks.from_logits(logits, meta)
+    assert masks.factor == factor and masks.shape == (5, ) + img_hw
+    reference = _full(logits.sigmoid(), pad_hw, img_hw)
+    assert torch.equal(masks.dense(), reference)
+    index = torch.tensor([4, 1, 2])
+    for rows in (1, 2, 3, 5, 8):
+        for top in range(0, img_hw[0], rows):
+            block = masks.rows(index, top, top + rows)
+            assert torch.equal(block, reference[index, top:top + rows]), (rows, top)
+
+
+def test_row_blocks_at_kitti_step_width():
+    """117 masks at stride 2 of a 384x1248 padded 375x1242 frame, blocks of 16 rows."""
+    torch.manual_seed(0)
+    logits = torch.randn(117, 24, 624) * 3  # 24 of the 192 mask rows keep the test fast
+    masks = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(48, 1248),
+                                                    img_shape=(45, 1242), ori_shape=(45, 1242)))
+    reference = _full(logits.sigmoid(), (48, 1248), (45, 1242))
+    index = torch.arange(0, 117, 2)
+    for top in range(0, 45, 16):
+        assert torch.equal(masks.rows(index, top, top + 16), reference[index, top:top + 16])
+
+
+def test_channels_last_logits_give_the_contiguous_result():
+    """The last stage may hand over (N, h, w) logits with N innermost (as a real model does)."""
+    torch.manual_seed(3)
+    logits = torch.randn(37, 64, 208) * 4
+    strided = logits.permute(1, 2, 0).contiguous().permute(2, 0, 1)
+    meta = dict(batch_input_shape=(128, 416), img_shape=(128, 416), ori_shape=(128, 416))
+    reference = _full(logits.sigmoid(), (128, 416), (128, 416))
+    masks = UpsampledMasks.from_logits(strided, meta)
+    index = torch.arange(0, 37, 3)
+    assert torch.equal(masks.dense(), reference)
+    for top in range(0, 128, 7):
+        assert torch.equal(masks.rows(index, top, top + 7), reference[index, top:top + 7])
+
+
+def test_from_logits_falls_back_to_the_full_resize():
+    logits = torch.randn(3, 4, 8)
+    resized = dict(batch_input_shape=(8, 16), img_shape=(6, 12), ori_shape=(3, 5))
+    masks = UpsampledMasks.from_logits(logits, resized)
+    up = _full(logits.sigmoid(), (8, 16), (6, 12))
+    expected = F.interpolate(up[None], size=(3, 5), mode='bilinear', align_corners=False)[0]
+    assert masks.factor == 1 and torch.equal(masks.dense(), expected)
+    odd = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(12, 24), img_shape=(12, 24),
+                                                  ori_shape=(12, 24)))  # factor 3
+    assert odd.factor == 1 and torch.equal(odd.dense(), _full(logits.sigmoid(), (12, 24),
+                                                                (12, 24)))
+    with pytest.raises(ValueError, match='cannot be upsampled'):
+        UpsampledMasks(torch.rand(2, 4, 4), 2, (9, 8))
+    with pytest.raises(KeyError, match='batch_input_shape'):
+        UpsampledMasks.from_logits(logits, dict(img_shape=(6, 12), ori_shape=(6, 12)))
+
+
+def _reference_merge(cls_scores, probs, num_things, num_thing_classes, score_thr=0.25,
+                     overlap_thr=0.6, mask_thr=0.5):
+    """Winner map and keep flags by the definition: argmax over all K candidates."""
+    cand = _candidates(cls_scores, num_things, num_thing_classes, 100)
+    values = cand.scores[:, None, None] * probs[cand.kernel_inds]
+    winner = values.argmax(0)
+    area = torch.bincount(winner.flatten(), minlength=len(cand.scores))
+    orig_area = (probs[cand.kernel_inds] >= mask_thr).flatten(1).sum(1)
+    keep = (area > 0) & (orig_area > 0) & (area / orig_area.clamp(min=1) >= overlap_thr)
+    keep &= ~(cand.is_thing & (cand.scores < score_thr))
+    semantic = torch.where(keep[winner], cand.labels[winner], torch.full_like(winner, 255))
+    return semantic
+
+
+def _scene(seed, confident, low_hw=(24, 36)):
+    """12 thing + 3 stuff kernels, 2 thing classes, (15, *low_hw) mask logits."""
+    gen = torch.Generator().manual_seed(seed)
+    cls_scores = torch.rand(15, 5, generator=gen)
+    if confident:  # as a trained model: 3 stuff bands tile the image, 12 thing blobs on top
+        ys, xs = torch.meshgrid(torch.arange(float(low_hw[0])), torch.arange(float(low_hw[1])),
+                                indexing='ij')
+        centres = torch.rand(12, 2, generator=gen) * torch.tensor(low_hw)
+        radii = 2 + 8 * torch.rand(12, generator=gen)
+        dist = ((ys - centres[:, :1, None]) ** 2 + (xs - centres[:, 1:, None]) ** 2).sqrt()
+        edges = torch.arange(4.) * low_hw[0] / 3
+        inside = torch.minimum(ys - edges[:3, None, None], edges[1:, None, None] - ys)
+        signed = torch.cat([radii[:, None, None] - dist, inside])
+        logits = 8 * (signed / 2).clamp(-1, 1)  # soft edges, 2 cells wide
+    else:
+        logits = torch.randn(15, *low_hw, generator=gen)
+    return cls_scores, logits
+
+
+@pytest.mark.parametrize('seed', range(6))
+@pytest.mark.parametrize('confident', [False, True])
+def test_lazy_merge_equals_the_definition(seed, confident):
+    cls_scores, logits = _scene(seed, confident)
+    meta = dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(45, 70))
+    lazy = UpsampledMasks.from_logits(logits, meta)
+    dense = lazy.dense()
+    for thr in (0.25, 0.6):
+        expected = _reference_merge(cls_scores, dense, 12, 2, overlap_thr=thr)
+        for masks in (lazy, dense):
+            result = merge_things_stuff(cls_scores, masks, 12, 2, overlap_thr=thr)
+            assert torch.equal(result.semantic, expected)
+    assert torch.equal(merge_things_stuff(cls_scores, lazy, 12, 2).instance,
+                       merge_things_stuff(cls_scores, dense, 12, 2).instance)
+
+
+def test_ties_go_to_the_first_candidate():
+    """Identical masks and scores: the higher-ranked candidate (lower index) wins everywhere."""
+    logits = torch.randn(1, 8, 8).repeat(4, 1, 1)
+    cls_scores = torch.full((4, 4), 0.01)
+    cls_scores[[0, 1, 2, 3], [0, 1, 2, 3]] = 0.5
+    meta = dict(batch_input_shape=(16, 16), img_shape=(16, 16), ori_shape=(16, 16))
+    lazy = UpsampledMasks.from_logits(logits, meta)
+    result = merge_things_stuff(cls_scores, lazy, 2, 2, overlap_thr=0.)
+    expected = _reference_merge(cls_scores, lazy.dense(), 2, 2, overlap_thr=0.)
+    assert torch.equal(result.semantic, expected)
+    assert int(result.instance.max()) == 1  # thing 0 (first in the stable order) takes all
