@@ -56,6 +56,19 @@ def test_config_size_budget(path: Path) -> None:
     assert lines <= (15 if is_ablation else 60), f'{path.name} has {lines} lines'
 
 
+@pytest.mark.parametrize('name', ['knet_cityscapes_step/knet_s3_r50_fpn.py',
+                                  'knet_cityscapes_step/knet_s3_r50_fpn_updator-skip.py',
+                                  'toy/knet_r18_toy.py'])
+def test_image_knet_configs_evaluate_pq(name: str) -> None:
+    """K-Net configs validate and test with image PQ; the toy one trains on frames."""
+    cfg = Config.fromfile(str(ROOT / name))
+    assert cfg.model.type == 'KNet'
+    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+        assert evaluator.type == 'VideoPanopticMetric' and evaluator.metric == 'PQ'
+    if name.startswith('toy/'):
+        assert cfg.train_dataloader.dataset.dataset.ref_seq_index is None
+
+
 def test_updator_skip_ablation_changes_only_the_updater() -> None:
     base = Config.fromfile(str(ROOT / '_base_' / 'models' / 'knet_r50_fpn.py'))
     skip = ROOT / 'knet_cityscapes_step' / 'knet_s3_r50_fpn_updator-skip.py'

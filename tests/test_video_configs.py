@@ -23,7 +23,7 @@ KITTI = osp.join(ROOT, 'configs', 'video_knet_kitti_step')
 BASE = osp.join(KITTI, 'video-knet_r50_fpn_8xb1-12e_kitti-step.py')
 ABLATIONS = sorted(glob.glob(osp.join(KITTI, 'ablations', '*.py')))
 VIDEO_CONFIGS = [BASE] + ABLATIONS + [osp.join(ROOT, 'configs', 'tiny', 'video-knet_tiny.py')] \
-    + sorted(glob.glob(osp.join(ROOT, 'configs', 'toy', '*.py')))
+    + sorted(glob.glob(osp.join(ROOT, 'configs', 'toy', 'video-knet*.py')))
 UPDATE_MODE = 'model.roi_head.mask_head.kernel_updator_cfg.update_mode'
 REF_INDEX = 'train_dataloader.dataset.dataset.ref_seq_index'
 #: Keys (flattened) each ablation changes with respect to the base config, and the new values.

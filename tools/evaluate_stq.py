@@ -11,12 +11,11 @@ pixels dropped, every class from the first thing id on counted as a thing) to co
 published with that script. The last line printed is the headline ``STQ .. AQ .. SQ ..``.
 """
 import argparse
-import sys
 from typing import List, Optional
 
 from video_knet.evaluation.functional import STQuality
-from video_knet.evaluation.io import (add_common_args, format_table, pair_frames, percent,
-                                      read_pair_tables, resolve_classes, write_json)
+from video_knet.evaluation.io import (add_common_args, evaluate_results, format_table, percent,
+                                      resolve_classes, run_tool)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -47,24 +46,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
     """Evaluate, print the tables and the headline, optionally write JSON; return the result."""
     args = parse_args(argv)
     num_classes, thing_ids, class_names = resolve_classes(args)
-    frames = pair_frames(args.results_dir, args.gt_dir, args.sequences)
     metric = STQuality(num_classes, thing_ids, ignore_label=args.ignore_label, legacy=args.legacy)
-    tables = read_pair_tables(frames, args.workers, progress=not args.no_progress,
-                              cache=args.tables_cache)
-    for frame, table in tables:
-        metric.update_pairs(table, frame.seq_id)
-    result = metric.result()
-    result.update(legacy=args.legacy, thing_ids=sorted(metric.things.tolist()),
-                  num_frames=len(frames))
-    if args.json:
-        write_json(args.json, result)
-        print(f'wrote {args.json}')
-    print(report(result, class_names, args.legacy), flush=True)
-    return result
+    return evaluate_results(args, metric, lambda result: report(result, class_names, args.legacy),
+                            legacy=args.legacy, thing_ids=sorted(metric.things.tolist()))
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        sys.exit(f'error: {error}')
+    run_tool(main)

@@ -11,12 +11,11 @@ the headline VPQ / VPQ_th / VPQ_st are the means over the requested window sizes
 line printed is the headline ``VPQ .. VPQ_th .. VPQ_st ..``.
 """
 import argparse
-import sys
 from typing import List, Optional
 
 from video_knet.evaluation.functional import VideoPanopticQuality
-from video_knet.evaluation.io import (add_common_args, format_table, pair_frames, percent,
-                                      read_pair_tables, resolve_classes, write_json)
+from video_knet.evaluation.io import (add_common_args, evaluate_results, format_table, percent,
+                                      resolve_classes, run_tool)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -53,25 +52,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
     """Evaluate, print the tables and the headline, optionally write JSON; return the result."""
     args = parse_args(argv)
     num_classes, thing_ids, class_names = resolve_classes(args)
-    frames = pair_frames(args.results_dir, args.gt_dir, args.sequences)
     metric = VideoPanopticQuality(num_classes, thing_ids, args.window_sizes,
                                   ignore_label=args.ignore_label)
-    tables = read_pair_tables(frames, args.workers, progress=not args.no_progress,
-                              cache=args.tables_cache)
-    for frame, table in tables:
-        metric.update_pairs(table, frame.seq_id)
-    result = metric.result()
-    result.update(window_sizes=metric.window_sizes, thing_ids=metric.thing_ids,
-                  num_frames=len(frames))
-    if args.json:
-        write_json(args.json, result)
-        print(f'wrote {args.json}')
-    print(report(result, class_names, metric.thing_ids), flush=True)
-    return result
+    return evaluate_results(
+        args, metric, lambda result: report(result, class_names, metric.thing_ids),
+        window_sizes=metric.window_sizes, thing_ids=metric.thing_ids)
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        sys.exit(f'error: {error}')
+    run_tool(main)

@@ -22,7 +22,9 @@ def test_kitti_step_config_builds_on_toy_data(toy_step_root):
     assert train.dataset.ref_seq_index == [-2, -1, 1, 2]
     assert cfg.train_dataloader.batch_size == 1 and cfg.train_dataloader.num_workers == 2
     assert cfg.val_dataloader.sampler.type == 'SequenceSampler'
-    assert 'val_evaluator' not in cfg and 'test_evaluator' not in cfg
+    # STYLE.md §3 layout: the dataset base carries its evaluator (STQ + VPQ for KITTI-STEP).
+    assert cfg.val_evaluator == cfg.test_evaluator == dict(
+        type='VideoPanopticMetric', metric=['STQ', 'VPQ'], window_sizes=[1, 2, 3, 4])
     init_default_scope('knet')
     train.dataset.data_root = toy_step_root
     dataset = DATASETS.build(train)
@@ -42,6 +44,8 @@ def test_cityscapes_config_parses():
     assert cfg.train_dataloader.dataset.times == 8
     assert cfg.train_dataloader.dataset.dataset.type == 'CityscapesSTEPDataset'
     assert cfg.train_pipeline[2]['scale'] == (1024, 2048)
+    assert cfg.val_evaluator == cfg.test_evaluator == dict(type='VideoPanopticMetric',
+                                                           metric='PQ')
 
 
 def test_env_var_sets_data_root(monkeypatch):

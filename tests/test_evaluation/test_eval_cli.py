@@ -1,27 +1,17 @@
 """End-to-end runs of tools/evaluate_{stq,vpq}.py and their .sh wrappers on PNGs written by the
 test itself (DESIGN.md §9.2, §9.3)."""
-import importlib.util
 import json
-import os
-import shutil
+import runpy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from eval_helpers import SEQUENCES
+from helpers import REPO, load_tool, run_stub_script, stub_repo
 
 from video_knet.evaluation.functional import STQuality, VideoPanopticQuality
 
-REPO = Path(__file__).resolve().parents[2]
 TOY_CLASSES = ['--num-classes', '3', '--thing-ids', '2', '--no-progress']
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def reference(metric):
@@ -98,26 +88,30 @@ def test_missing_frame_is_an_error(step_dirs):
 
 @pytest.mark.parametrize('tool', ['stq', 'vpq'])
 def test_shell_wrapper_forwards_arguments(tmp_path, tool):
-    # A stub repo: the real .sh, a stub evaluate_*.py printing its argv, and .venv/bin/python.
-    (tmp_path / 'tools').mkdir()
-    shutil.copy(REPO / 'tools' / f'evaluate_{tool}.sh', tmp_path / 'tools')
-    (tmp_path / 'tools' / f'evaluate_{tool}.py').write_text(
-        'import sys\nprint(sys.executable, *sys.argv[1:])\n')
-    (tmp_path / '.venv' / 'bin').mkdir(parents=True)
-    os.symlink(sys.executable, tmp_path / '.venv' / 'bin' / 'python')
-    script = str(tmp_path / 'tools' / f'evaluate_{tool}.sh')
-    env = dict(os.environ, KNET_DATA_ROOT='/data/root')
+    repo = stub_repo(tmp_path / 'repo')
+    script = f'evaluate_{tool}.sh'
+    env = dict(KNET_DATA_ROOT='/data/root')
+    default_gt = '/data/root/kitti-step/video_sequence/val'
+    out = run_stub_script(repo, script, 'RES', env=env)
+    assert out.program == str(repo / '.venv' / 'bin' / 'python')
+    assert out.argv == [str(repo / 'tools' / f'evaluate_{tool}.py'), 'RES', '--gt-dir', default_gt]
+    assert run_stub_script(repo, script, 'RES', 'GT', '--json', 'o.json', env=env).argv[1:] == [
+        'RES', '--gt-dir', 'GT', '--json', 'o.json']
+    assert run_stub_script(repo, script, 'RES', '--workers', '1', env=env).argv[1:] == [
+        'RES', '--gt-dir', default_gt, '--workers', '1']
+    failed = subprocess.run(['bash', str(repo / 'tools' / script)], capture_output=True,
+                            text=True)
+    assert failed.returncode == 2
+    assert failed.stderr == f'usage: bash tools/{script} RESULTS_DIR [GT_DIR] [options]\n'
 
-    def run(*args: str) -> str:
-        return subprocess.run(['bash', script, *args], env=env, check=True, capture_output=True,
-                              text=True).stdout.split()
 
-    out = run('RES')
-    assert out[0] == str(tmp_path / '.venv' / 'bin' / 'python')
-    assert out[1:] == ['RES', '--gt-dir', '/data/root/kitti-step/video_sequence/val']
-    assert run('RES', 'GT', '--json', 'o.json')[1:] == ['RES', '--gt-dir', 'GT', '--json',
-                                                         'o.json']
-    assert run('RES', '--workers', '1')[1:] == [
-        'RES', '--gt-dir', '/data/root/kitti-step/video_sequence/val', '--workers', '1']
-    failed = subprocess.run(['bash', script], env=env, capture_output=True, text=True)
-    assert failed.returncode == 2 and 'usage' in failed.stderr
+@pytest.mark.parametrize('tool', ['evaluate_stq', 'evaluate_vpq'])
+def test_input_errors_exit_with_one_line(tmp_path, monkeypatch, tool):
+    script = str(REPO / 'tools' / f'{tool}.py')
+    monkeypatch.setattr(sys, 'argv', [script, str(tmp_path / 'missing'), '--gt-dir',
+                                      str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(script, run_name='__main__')
+    assert exit_info.value.code == (f'error: {tmp_path / "missing" / "panoptic"} does not exist: '
+                                    'expected RESULTS_DIR/panoptic/{seq}/'
+                                    '{seq:06d}_{frame:06d}_cat.png and _ins.png')

@@ -5,18 +5,17 @@ real tools write (``last_checkpoint``, ``--json`` figures), so these tests check
 own logic in milliseconds. The toy study's overrides are checked against the real toy config:
 every one of the nine experiments must build, with its updater mode and reference offsets.
 """
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from helpers import REPO, load_tool
 from mmengine.config import Config
 
 from video_knet.apis import ablation
 
-REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / 'configs' / 'toy' / 'video-knet_r18_toy.py'
 
 FAKE_CONFIG = '''
@@ -30,15 +29,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=100)
 '''
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'knet_tools_{name}',
-                                                  REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ablate = _load_tool('ablate')
+ablate = load_tool('ablate')
 
 
 class FakeStages:

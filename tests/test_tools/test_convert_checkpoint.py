@@ -5,20 +5,17 @@ mmdet FPN, ConvKernelHead with its semantic FPN, 3 VideoKernelUpdateHead stages 
 modules, the tracking head and embedding layers). Values are random: only names and shapes
 matter for the mapping.
 """
-import importlib.util
-from pathlib import Path
 from typing import Dict, Tuple
 
 import pytest
 import torch
+from helpers import REPO, load_tool
 from mmengine.config import Config
 
 import knet  # noqa: F401  (registers the modules)
 from knet.models.utils.ckpt_convert import compare_with_model, convert_state_dict, map_key
 from knet.registry import MODELS
 
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / 'tools' / 'convert_checkpoint.py'
 Shape = Tuple[int, ...]
 C = 256
 
@@ -134,10 +131,7 @@ def _tensors(shapes: Dict[str, Shape]) -> Dict[str, torch.Tensor]:
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('convert_checkpoint', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('convert_checkpoint')
 
 
 @pytest.fixture(scope='module')

@@ -3,7 +3,6 @@
 A tiny Video K-Net with random weights predicts the toy KITTI-STEP val split (sequence 2, six
 64x192 frames); the files must have the exact evaluator layout and be scored by the evaluators.
 """
-import importlib.util
 import logging
 import os
 import os.path as osp
@@ -13,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import load_tool
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
@@ -25,16 +25,9 @@ CONFIG = osp.join(ROOT, 'configs', 'tiny', 'video-knet_tiny.py')
 FRAMES = range(6)
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def inference():
-    return _tool('inference')
+    return load_tool('inference')
 
 
 @pytest.fixture(scope='module')
@@ -107,8 +100,8 @@ def test_inference_layout_values_skip_and_evaluators(inference, checkpoint, toy_
     # The evaluators pair the files with the ground truth and score them.
     gt_dir = osp.join(toy_step_root, 'video_sequence', 'val')
     common = [str(out), '--gt-dir', gt_dir, '--workers', '1', '--no-progress']
-    stq = _tool('evaluate_stq').main(common)
-    vpq = _tool('evaluate_vpq').main(common)
+    stq = load_tool('evaluate_stq').main(common)
+    vpq = load_tool('evaluate_vpq').main(common)
     assert 0 <= stq['STQ'] <= 1 and 0 < stq['SQ'] <= 1 and 0 <= vpq['VPQ'] <= 1
 
     # Complete sequences are skipped; an incomplete one is redone; --overwrite redoes all.

@@ -1,5 +1,4 @@
 """NaN/inf loss guard: CheckInvalidLossHook names the term and iteration (knet/engine/hooks.py)."""
-import importlib.util
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -7,6 +6,7 @@ from typing import Dict, Optional
 
 import pytest
 import torch
+from helpers import REPO, load_tool
 from mmengine.config import Config
 from mmengine.model import BaseModel
 from torch import nn
@@ -14,8 +14,6 @@ from torch.utils.data import Dataset
 
 from knet.engine.hooks import CheckInvalidLossHook, InvalidLossError, find_invalid_terms
 from knet.registry import DATASETS, HOOKS, MODELS
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @MODELS.register_module()
@@ -81,14 +79,6 @@ def test_hook_message_interval_and_disable():
         CheckInvalidLossHook(interval=0)
 
 
-def _train_tool():
-    spec = importlib.util.spec_from_file_location('knet_tools_train_nan',
-                                                  REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _write_config(tmp_path: Path) -> str:
     runtime = REPO / 'configs' / '_base_' / 'default_runtime.py'
     path = tmp_path / 'nan_toy.py'
@@ -113,7 +103,7 @@ def test_default_runtime_enables_the_guard():
 
 
 def test_training_stops_at_the_nan_iteration(tmp_path: Path):
-    train, config = _train_tool(), _write_config(tmp_path)
+    train, config = load_tool('train'), _write_config(tmp_path)
     with pytest.raises(InvalidLossError,
                        match=r'iteration 3 \(epoch 1, batch 3\): loss_mask=nan') as info:
         train.main([config, '--work-dir', str(tmp_path / 'on')])

@@ -6,7 +6,6 @@ counters of an uninterrupted run. This exercises the torch>=2.6 checkpoint loade
 ``knet/engine/checkpoint.py`` (resume unpickles the message hub and the config), the dataset
 metainfo stored in checkpoints, and ``tools/test.py`` on the trained checkpoint.
 """
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -14,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import REPO, load_tool
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
@@ -23,17 +23,8 @@ from torch.utils.data import Dataset
 
 from knet.registry import DATASETS, HOOKS, METRICS, MODELS
 
-REPO = Path(__file__).resolve().parents[2]
 LR = 0.01
 TOY_META = dict(classes=('low', 'high'), palette=((0, 0, 0), (255, 255, 255)))
-
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'knet_tools_{name}',
-                                                  REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class SimulatedCrash(RuntimeError):
@@ -174,7 +165,7 @@ def _records(runner) -> list:
 
 def _kill_and_resume(tmp_path: Path, loop: str, ckpt: str, crash_at: int, extra: List[str]):
     """Uninterrupted run, then crashed + resumed run; returns (full runner, resumed runner)."""
-    train = _load_tool('train')
+    train = load_tool('train')
     cfgs = _write_configs(tmp_path, loop, ckpt, crash_at)
     full = train.main([cfgs['toy'], '--work-dir', str(tmp_path / 'full'), *extra])
     with pytest.raises(SimulatedCrash):
@@ -216,9 +207,9 @@ def test_epoch_loop_kill_and_resume(tmp_path: Path):
     assert 'ResumeToyModel' in ckpt['meta']['cfg']
     assert ckpt['meta']['epoch'] == 4 and ckpt['meta']['iter'] == 32
     # tools/test.py evaluates the checkpoint with the config's test evaluator.
-    metrics = _load_tool('test').main([str(tmp_path / 'toy.py'),
-                                       str(tmp_path / 'killed' / 'epoch_4.pth'),
-                                       '--work-dir', str(tmp_path / 'eval')])
+    metrics = load_tool('test').main([str(tmp_path / 'toy.py'),
+                                      str(tmp_path / 'killed' / 'epoch_4.pth'),
+                                      '--work-dir', str(tmp_path / 'eval')])
     data = ResumeToyDataset()
     with torch.no_grad():
         expected = (resumed.model(data.inputs) - data.targets).pow(2).mean().item()
@@ -238,7 +229,7 @@ def test_iter_loop_kill_and_resume_without_validation(tmp_path: Path):
 
 
 def test_resume_and_load_from_options(tmp_path: Path):
-    train = _load_tool('train')
+    train = load_tool('train')
     cfgs = _write_configs(tmp_path, ITER_LOOP, 'interval=4, by_epoch=False', 10)
     work = str(tmp_path / 'empty')
     # Auto-resume in an empty work dir falls back to plain weight loading (never resumes a

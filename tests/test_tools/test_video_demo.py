@@ -5,7 +5,6 @@ must write the inference layout (uint16 ``_cat``/``_ins`` PNGs), one panel per f
 as many frames. Online inference must restart at frame 0 (memory and tracker reset), so running
 the same frames twice through one model gives the same track ids.
 """
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -13,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import REPO, load_tool
 
 from knet.visualization import read_gif_frames
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / 'configs' / 'tiny' / 'video-knet_tiny.py')
 SIZE = (64, 128)
 #: Keep every kernel as a segment and a track, so that random weights produce track ids.
@@ -24,15 +23,7 @@ LOW_THRESHOLDS = ['--cfg-options', 'model.test_cfg.instance_score_thr=0.0',
                   'model.tracker.init_score_thr=0.0', 'model.tracker.obj_score_thr=0.0']
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'knet_tools_{name}',
-                                                  REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_tool('video_demo')
+demo = load_tool('video_demo')
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,4 @@
 """Tests of knet.visualization and tools/visualize.py (DESIGN.md §9.4, §12 item 19 fixes)."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -8,25 +7,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import REPO, load_tool
 from PIL import Image
 
 from knet.datasets.step_metainfo import STEP_PALETTE
 from knet.visualization import (colorize_ids, colorize_semantic, find_result_frames, id_color,
                                 make_panel, read_gif_frames)
 
-REPO = Path(__file__).resolve().parents[2]
 H, W = 4, 6
 # (seq folder, frames); frame f of a sequence shows class f in its top-left quadrant.
 SEQUENCES = {'2': [2, 0, 1], '13': [10, 8, 9]}
 TRACK_IDS = (0, 7, 300, 65535)
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('visualize_tool',
-                                                  REPO / 'tools' / 'visualize.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _quadrants(values) -> np.ndarray:
@@ -100,8 +91,9 @@ def test_find_result_frames_numeric_order_and_missing_pair(results: Path):
 
 def test_visualize_tool_end_to_end(results: Path):
     res = results / 'res'
-    summary = _load_tool().main([str(res), '--img-dir', str(results / 'images'), '--fps', '5',
-                                 '--mp4', '--workers', '1', '--panel-gap', '0'])
+    summary = load_tool('visualize').main([str(res), '--img-dir', str(results / 'images'),
+                                           '--fps', '5', '--mp4', '--workers', '1',
+                                           '--panel-gap', '0'])
     assert summary == {kind: {'2': 3, '13': 3} for kind in ('segmentation', 'instance', 'panel')}
     seg = np.asarray(Image.open(res / 'colorized/segmentation/2/000002_000000_cat.png'))
     assert seg[0, 0].tolist() == [128, 64, 128]          # class 0, RGB order on disk

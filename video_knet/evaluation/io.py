@@ -20,7 +20,8 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Sequence,
+                    Tuple)
 
 import cv2
 import numpy as np
@@ -361,3 +362,47 @@ def resolve_classes(args: argparse.Namespace) -> Tuple[int, List[int], List[str]
     if len(names) != num_classes:
         names = [str(c) for c in range(num_classes)]
     return num_classes, thing_ids, names
+
+
+class PairMetric(Protocol):
+    """What :func:`evaluate_results` needs of a metric (``STQuality``, ``VideoPanopticQuality``)."""
+
+    def update_pairs(self, table: PairTable, sequence_id: int) -> None:
+        ...
+
+    def result(self) -> dict:
+        ...
+
+
+def evaluate_results(args: argparse.Namespace, metric: PairMetric,
+                     report: Callable[[dict], str], **summary: object) -> dict:
+    """The shared run of ``tools/evaluate_stq.py`` and ``tools/evaluate_vpq.py``.
+
+    Pairs the frames of ``args.results_dir`` and ``args.gt_dir`` (options of
+    :func:`add_common_args`), feeds their pair tables to ``metric`` sequence by sequence, adds
+    ``summary`` and ``num_frames`` to the result, writes it to ``args.json`` if given and prints
+    ``report(result)`` (ending with the headline line).
+
+    Returns:
+        the metric's result dict, with ``summary`` and ``num_frames``.
+    """
+    frames = pair_frames(args.results_dir, args.gt_dir, args.sequences)
+    tables = read_pair_tables(frames, args.workers, progress=not args.no_progress,
+                              cache=args.tables_cache)
+    for frame, table in tables:
+        metric.update_pairs(table, frame.seq_id)
+    result = metric.result()
+    result.update(summary, num_frames=len(frames))
+    if args.json:
+        write_json(args.json, result)
+        print(f'wrote {args.json}')
+    print(report(result), flush=True)
+    return result
+
+
+def run_tool(main: Callable[[], object]) -> None:
+    """Run a tool's ``main()``; input errors end it with ``error: ...`` and exit status 1."""
+    try:
+        main()
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        sys.exit(f'error: {error}')

@@ -44,3 +44,7 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='val', test_mode=True,
                  pipeline=val_pipeline))
 test_dataloader = val_dataloader
+
+# Image panoptic quality (PQ, PQ_th, PQ_st) over all val frames.
+val_evaluator = dict(type='VideoPanopticMetric', metric='PQ')
+test_evaluator = val_evaluator

@@ -49,3 +49,7 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='val', test_mode=True,
                  pipeline=val_pipeline))
 test_dataloader = val_dataloader
+
+# STQ and VPQ (windows 1-4) of whole sequences.
+val_evaluator = dict(type='VideoPanopticMetric', metric=['STQ', 'VPQ'], window_sizes=[1, 2, 3, 4])
+test_evaluator = val_evaluator

@@ -20,7 +20,7 @@ from .mask_targets import MaskTargets
 from .utils import ConfigType, OptConfigType
 
 
-def _per_stage(cfg: Union[ConfigType, Sequence[ConfigType]], num_stages: int,
+def per_stage_configs(cfg: Union[ConfigType, Sequence[ConfigType]], num_stages: int,
                name: str) -> List[ConfigType]:
     """One config per stage: a single dict is replicated, a list must have length S."""
     if isinstance(cfg, dict):
@@ -68,11 +68,11 @@ class KernelIterHead(BaseModule):
         self.num_proposals = num_proposals
         self.num_thing_classes = num_thing_classes
         self.mask_head = ModuleList(
-            MODELS.build(cfg) for cfg in _per_stage(mask_head, num_stages, 'mask_head'))
+            MODELS.build(cfg) for cfg in per_stage_configs(mask_head, num_stages, 'mask_head'))
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         if train_cfg is not None:
-            stage_cfgs = _per_stage(train_cfg, num_stages, 'train_cfg')
+            stage_cfgs = per_stage_configs(train_cfg, num_stages, 'train_cfg')
             self.assigners = [TASK_UTILS.build(cfg['assigner']) for cfg in stage_cfgs]
             self.samplers = [TASK_UTILS.build(cfg['sampler']) for cfg in stage_cfgs]
 

@@ -9,22 +9,6 @@ from torch import Tensor
 from knet.registry import TASK_UTILS
 
 
-def _mask_probs(mask_pred: Tensor, pred_act: bool, clamp_min: float) -> Tensor:
-    """(P, H, W) logits or probabilities -> (P, H*W) probabilities clamped to [clamp_min, 1]."""
-    if mask_pred.dim() != 3:
-        raise ValueError(f'mask costs expect (P, H, W) predictions, got {tuple(mask_pred.shape)}')
-    probs = mask_pred.sigmoid() if pred_act else mask_pred
-    return probs.flatten(1).float().clamp(min=clamp_min, max=1.0)
-
-
-def _check_gt_masks(mask_pred: Tensor, gt_masks: Tensor) -> Tensor:
-    """Validate (G, H, W) soft GT masks against (P, H, W) predictions; return (G, H*W) float."""
-    if gt_masks.dim() != 3 or gt_masks.shape[1:] != mask_pred.shape[1:]:
-        raise ValueError(f'GT masks {tuple(gt_masks.shape)} must be (G, H, W) with the size of '
-                         f'the predictions {tuple(mask_pred.shape)}')
-    return gt_masks.flatten(1).float()
-
-
 @TASK_UTILS.register_module()
 class FocalLossCost:
     """Sigmoid focal classification cost.
@@ -66,18 +50,17 @@ class FocalLossCost:
         return (pos_cost[:, gt_labels] - neg_cost[:, gt_labels]) * self.weight
 
 
-@TASK_UTILS.register_module()
-class MaskCost:
-    """Pixel-agreement mask cost: ``-(sum p * t + sum (1 - p) * (1 - t)) / (H * W)``.
+class _MaskCostBase:
+    """Shared part of the mask costs: (P, H, W) predictions -> (P, H*W) probabilities clamped
+    to [clamp_min, 1], (G, H, W) soft GT masks -> (G, H*W); subclasses give :meth:`cost`.
 
     Args:
         weight: multiplier of the cost.
         pred_act: apply the sigmoid to the predictions (False: they are probabilities).
-        clamp_min: lower clamp of the probabilities (DESIGN.md §6.1: 0.01).
+        clamp_min: lower clamp of the probabilities.
     """
 
-    def __init__(self, weight: float = 1.0, pred_act: bool = True,
-                 clamp_min: float = 0.01) -> None:
+    def __init__(self, weight: float, pred_act: bool, clamp_min: float) -> None:
         self.weight = weight
         self.pred_act = pred_act
         self.clamp_min = clamp_min
@@ -92,14 +75,43 @@ class MaskCost:
         Returns:
             (P, G) cost.
         """
-        probs = _mask_probs(mask_pred, self.pred_act, self.clamp_min)
-        targets = _check_gt_masks(mask_pred, gt_masks)
-        agreement = probs @ targets.t() + (1 - probs) @ (1 - targets).t()
-        return -agreement / probs.size(1) * self.weight
+        if mask_pred.dim() != 3:
+            raise ValueError(f'mask costs expect (P, H, W) predictions, got '
+                             f'{tuple(mask_pred.shape)}')
+        if gt_masks.dim() != 3 or gt_masks.shape[1:] != mask_pred.shape[1:]:
+            raise ValueError(f'GT masks {tuple(gt_masks.shape)} must be (G, H, W) with the size '
+                             f'of the predictions {tuple(mask_pred.shape)}')
+        probs = mask_pred.sigmoid() if self.pred_act else mask_pred
+        probs = probs.flatten(1).float().clamp(min=self.clamp_min, max=1.0)
+        return self.cost(probs, gt_masks.flatten(1).float()) * self.weight
+
+    def cost(self, probs: Tensor, targets: Tensor) -> Tensor:
+        """(P, H*W) probabilities, (G, H*W) targets -> (P, G) unweighted cost."""
+        raise NotImplementedError
 
 
 @TASK_UTILS.register_module()
-class DiceCost:
+class MaskCost(_MaskCostBase):
+    """Pixel-agreement mask cost: ``-(sum p * t + sum (1 - p) * (1 - t)) / (H * W)``.
+
+    Args:
+        weight: multiplier of the cost.
+        pred_act: apply the sigmoid to the predictions (False: they are probabilities).
+        clamp_min: lower clamp of the probabilities (DESIGN.md §6.1: 0.01).
+    """
+
+    def __init__(self, weight: float = 1.0, pred_act: bool = True,
+                 clamp_min: float = 0.01) -> None:
+        super().__init__(weight, pred_act, clamp_min)
+
+    def cost(self, probs: Tensor, targets: Tensor) -> Tensor:
+        """(P, H*W) probabilities, (G, H*W) targets -> (P, G) unweighted cost."""
+        agreement = probs @ targets.t() + (1 - probs) @ (1 - targets).t()
+        return -agreement / probs.size(1)
+
+
+@TASK_UTILS.register_module()
+class DiceCost(_MaskCostBase):
     """Dice mask cost: ``-2 sum(p t) / (sum p^2 + eps + sum t^2 + eps)`` (the constant 1 omitted).
 
     Args:
@@ -111,24 +123,12 @@ class DiceCost:
 
     def __init__(self, weight: float = 4.0, pred_act: bool = True, eps: float = 1e-3,
                  clamp_min: float = 1e-3) -> None:
-        self.weight = weight
-        self.pred_act = pred_act
+        super().__init__(weight, pred_act, clamp_min)
         self.eps = eps
-        self.clamp_min = clamp_min
 
-    def __call__(self, mask_pred: Tensor, gt_masks: Tensor) -> Tensor:
-        """Compute the cost.
-
-        Args:
-            mask_pred: (P, H, W) mask logits (probabilities if ``pred_act=False``).
-            gt_masks: (G, H, W) soft GT masks in [0, 1].
-
-        Returns:
-            (P, G) cost.
-        """
-        probs = _mask_probs(mask_pred, self.pred_act, self.clamp_min)
-        targets = _check_gt_masks(mask_pred, gt_masks)
+    def cost(self, probs: Tensor, targets: Tensor) -> Tensor:
+        """(P, H*W) probabilities, (G, H*W) targets -> (P, G) unweighted cost."""
         inter = probs @ targets.t()
         pred_sq = (probs * probs).sum(1) + self.eps
         gt_sq = (targets * targets).sum(1) + self.eps
-        return -2 * inter / (pred_sq[:, None] + gt_sq[None, :]) * self.weight
+        return -2 * inter / (pred_sq[:, None] + gt_sq[None, :])

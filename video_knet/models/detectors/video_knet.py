@@ -31,7 +31,7 @@ Fixes of the original's tracking inputs, both reverted by ``test_cfg['legacy_tra
 * §12 item 13: the tracker returns ids in the segments' order (legacy: the ids of the
   non-duplicate detections are handed to the first segments, shifting ids after a duplicate).
 """
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -42,7 +42,7 @@ from torch import Tensor
 from knet.models.detectors import KNet
 from knet.models.heads.utils import ConfigType, OptConfigType
 from knet.registry import MODELS, TASK_UTILS
-from knet.structures import IGNORE_LABEL, ClipDataSample, PanopticDataSample
+from knet.structures import ClipDataSample, PanopticDataSample
 from video_knet.models.trackers import bbox_overlaps, masks_to_boxes
 
 
@@ -72,48 +72,21 @@ class SequenceMemory:
 class VideoKNet(KNet):
     """Video K-Net for video panoptic segmentation (joint key/reference training).
 
-    Args:
-        backbone: backbone config.
-        neck: FPN config.
-        rpn_head: :class:`ConvKernelHead` config.
-        roi_head: :class:`VideoKernelIterHead` config (the last stage links kernels).
+    Args: see :class:`KNet` (``roi_head`` is a :class:`VideoKernelIterHead` config whose last
+    stage links kernels; ``test_cfg`` also takes ``legacy_tracking``, default False: keep the
+    fixes listed in the module docstring), plus:
+
         track_head: :class:`QuasiDenseEmbedHead` config (embedding MLP + tracking losses).
         tracker: tracker config (``QuasiDenseTracker``), built in ``TASK_UTILS``.
-        num_thing_classes: thing classes (model labels ``0..num_thing_classes-1``).
-        num_stuff_classes: stuff classes.
-        class_ids: dataset class id of every model label.
-        mask_assign_stride: stride of the training targets.
-        ignore_label: void label.
-        train_cfg: ``dict(rpn=..., rcnn=..., track=dict(assigner=..., sampler=...))``; ``track``
-            matches the final-stage thing masks to the GT for the tracking targets.
-        test_cfg: merge settings of :class:`KNet`, plus ``legacy_tracking`` (default False:
-            keep the fixes listed in the module docstring).
-        data_preprocessor: ``KNetDataPreprocessor`` config.
-        init_cfg: mmengine init config.
+        train_cfg: :class:`KNet`'s ``dict(rpn=..., rcnn=...)`` plus ``track=dict(assigner=...,
+            sampler=...)``, which matches the final-stage thing masks to the GT for the
+            tracking targets.
+        **kwargs: the other arguments of :class:`KNet`.
     """
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 neck: ConfigType,
-                 rpn_head: ConfigType,
-                 roi_head: ConfigType,
-                 track_head: ConfigType,
-                 tracker: ConfigType,
-                 num_thing_classes: int = 2,
-                 num_stuff_classes: int = 17,
-                 class_ids: Optional[Sequence[int]] = None,
-                 mask_assign_stride: int = 4,
-                 ignore_label: int = IGNORE_LABEL,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
-                 init_cfg: Union[None, ConfigType, List[ConfigType]] = None) -> None:
-        super().__init__(backbone=backbone, neck=neck, rpn_head=rpn_head, roi_head=roi_head,
-                         num_thing_classes=num_thing_classes,
-                         num_stuff_classes=num_stuff_classes, class_ids=class_ids,
-                         mask_assign_stride=mask_assign_stride, ignore_label=ignore_label,
-                         train_cfg=train_cfg, test_cfg=test_cfg,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+    def __init__(self, *, track_head: ConfigType, tracker: ConfigType,
+                 train_cfg: OptConfigType = None, **kwargs: Any) -> None:
+        super().__init__(train_cfg=train_cfg, **kwargs)
         self.track_head = MODELS.build(track_head)
         last_stage = self.roi_head.mask_head[-1]
         channels = last_stage.in_channels * last_stage.conv_kernel_size**2

@@ -15,13 +15,14 @@ gradient (no ``find_unused_parameters`` under DDP) and a K-Net image checkpoint 
 the link modules of that stage as missing.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
 from knet.models.heads import KernelIterHead, KernelUpdateHead
-from knet.models.heads.utils import ConfigType, OptConfigType
+from knet.models.heads.kernel_iter_head import per_stage_configs
+from knet.models.heads.utils import ConfigType
 from knet.models.layers import FFN, MultiheadAttention
 from knet.registry import MODELS
 
@@ -124,39 +125,25 @@ class VideoKernelIterHead(KernelIterHead):
     ``with_link=True`` for the last stage and ``with_link=False`` for the others. The previous
     kernels reach the last stage through ``last_stage_kwargs=dict(previous_obj_feats=...)``.
 
-    Args:
+    Args: see :class:`KernelIterHead`; only these two are read here, the others pass through
+    ``**kwargs``:
+
         num_stages: number of update stages S.
-        stage_loss_weights: per-stage loss multipliers (default all 1).
-        num_proposals: number of thing kernels N_th.
-        num_thing_classes: thing classes (class columns of the assignment cost).
-        mask_head: :class:`VideoKernelUpdateHead` config(s).
-        train_cfg: per-stage ``dict(assigner=..., sampler=...)`` (one dict or a list).
-        test_cfg: accepted for config symmetry.
-        init_cfg: mmengine init config.
+        mask_head: :class:`VideoKernelUpdateHead` config(s) (the default type differs from
+            :class:`KernelIterHead`'s).
     """
 
-    def __init__(self,
-                 num_stages: int = 3,
-                 stage_loss_weights: Optional[Sequence[float]] = None,
-                 num_proposals: int = 100,
-                 num_thing_classes: int = 80,
+    def __init__(self, *, num_stages: int = 3,
                  mask_head: Union[ConfigType, Sequence[ConfigType]] = dict(
                      type='VideoKernelUpdateHead'),
-                 train_cfg: Union[None, ConfigType, Sequence[ConfigType]] = None,
-                 test_cfg: OptConfigType = None,
-                 init_cfg: OptConfigType = None) -> None:
-        super().__init__(num_stages=num_stages, stage_loss_weights=stage_loss_weights,
-                         num_proposals=num_proposals, num_thing_classes=num_thing_classes,
-                         mask_head=self.link_last_stage(mask_head, num_stages),
-                         train_cfg=train_cfg, test_cfg=test_cfg, init_cfg=init_cfg)
+                 **kwargs: Any) -> None:
+        super().__init__(num_stages=num_stages,
+                         mask_head=self.link_last_stage(mask_head, num_stages), **kwargs)
 
     @staticmethod
     def link_last_stage(mask_head: Union[ConfigType, Sequence[ConfigType]],
                         num_stages: int) -> List[ConfigType]:
         """S stage configs with ``with_link`` set for the last stage only."""
-        stages = [mask_head] * num_stages if isinstance(mask_head, dict) else list(mask_head)
-        if len(stages) != num_stages:
-            raise ValueError(f'mask_head has {len(stages)} entries but num_stages is '
-                             f'{num_stages}')
+        stages = per_stage_configs(mask_head, num_stages, 'mask_head')
         return [dict(copy.deepcopy(cfg), with_link=s == num_stages - 1)
                 for s, cfg in enumerate(stages)]
