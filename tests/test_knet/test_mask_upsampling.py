@@ -72,6 +72,8 @@ def test_from_logits_falls_back_to_the_full_resize():
                                                   ori_shape=(12, 24)))  # factor 3
     assert odd.factor == 1 and torch.equal(odd.dense(), _full(logits.sigmoid(), (12, 24),
                                                                 (12, 24)))
+    with pytest.raises(ValueError, match=r'expects probs \(N, h, w\), got \(4, 4\)'):
+        merge_things_stuff(torch.rand(4, 4), torch.rand(4, 4), 2, 2)
     with pytest.raises(ValueError, match='cannot be upsampled'):
         UpsampledMasks(torch.rand(2, 4, 4), 2, (9, 8))
     with pytest.raises(KeyError, match='batch_input_shape'):

@@ -59,9 +59,12 @@ class UpsampledMasks:
     size: Tuple[int, int]
 
     def __post_init__(self) -> None:
+        if self.probs.dim() != 3:
+            raise ValueError(f'UpsampledMasks expects probs (N, h, w), got '
+                             f'{tuple(self.probs.shape)}')
         h, w = self.probs.shape[-2:]
         height, width = self.size
-        if self.probs.dim() != 3 or _power_of_two_factor(1, self.factor) == 0 or \
+        if _power_of_two_factor(1, self.factor) == 0 or \
                 not (0 < height <= self.factor * h and 0 < width <= self.factor * w):
             raise ValueError(f'UpsampledMasks: probs {tuple(self.probs.shape)} (N, h, w) cannot '
                              f'be upsampled x{self.factor} and cropped to {self.size}')

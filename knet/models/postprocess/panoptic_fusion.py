@@ -220,10 +220,7 @@ def merge_things_stuff(cls_scores: Tensor, mask_probs: Union[Tensor, UpsampledMa
     if order not in ORDERS:
         raise ValueError(f'merge_things_stuff: order must be one of {ORDERS}, got {order!r}')
     if isinstance(mask_probs, Tensor):
-        if mask_probs.dim() != 3:
-            raise ValueError(f'merge_things_stuff expects mask_probs (N, H, W), got '
-                             f'{tuple(mask_probs.shape)}')
-        mask_probs = UpsampledMasks.from_dense(mask_probs)
+        mask_probs = UpsampledMasks.from_dense(mask_probs)  # checks the (N, H, W) shape
     if cls_scores.dim() != 2 or mask_probs.shape[0] != cls_scores.size(0):
         raise ValueError(f'merge_things_stuff expects cls_scores (N, C) and mask_probs (N, H, W), '
                          f'got {tuple(cls_scores.shape)} and {tuple(mask_probs.shape)}')
