@@ -8,7 +8,7 @@ import pytest
 from eval_helpers import SEQUENCES, write_gt_png, write_result_pngs
 from PIL import Image
 
-from knet.structures import decode_step_png
+from knet.structures import decode_step_png, encode_step_png
 from video_knet.evaluation.functional import count_pairs
 from video_knet.evaluation.io import (frame_pair_table, pair_frames, read_pair_tables,
                                       read_prediction, read_step_panoptic)
@@ -57,6 +57,18 @@ def test_readers_decode_16_bit_ids(tmp_path: Path):
     got = read_prediction(str(tmp_path / '000002_000000_cat.png'),
                           str(tmp_path / '000002_000000_ins.png'))
     assert got.tolist() == pred.tolist() and got.max() % 65536 == 700
+
+
+def test_step_png_bytes_by_hand_and_round_trip():
+    semantic = np.array([[0, 1, 2, 255], [3, 4, 5, 6]])
+    instance = np.array([[0, 1, 255, 256], [257, 65535, 1000, 4242]], np.int32)
+    rgb = encode_step_png(semantic, instance)
+    assert rgb.dtype == np.uint8 and rgb[0, 3].tolist() == [255, 1, 0]  # 256 = 1 * 256 + 0
+    assert rgb[1, 1].tolist() == [4, 255, 255] and rgb[1, 3].tolist() == [6, 16, 146]  # 4242
+    sem, inst = decode_step_png(rgb)
+    assert sem.tolist() == semantic.tolist() and inst.tolist() == instance.tolist()
+    with pytest.raises(ValueError, match='65535'):
+        encode_step_png(semantic, instance + 65535)
 
 
 def test_pair_frames_by_name_and_errors(step_dirs):

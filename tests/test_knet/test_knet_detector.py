@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData, PixelData
 import knet  # noqa: F401  (registers the modules)
 from knet.models.detectors import KNet
 from knet.models.heads import build_mask_targets
+from knet.models.postprocess import merge_things_stuff
 from knet.registry import MODELS
 from knet.structures import PanopticDataSample
 
@@ -125,6 +126,31 @@ def test_rescale_masks_by_hand() -> None:
     assert probs.shape == (3, 3, 5) and torch.allclose(probs, expected)
     with pytest.raises(KeyError, match='ori_shape'):
         KNet.rescale_masks(logits, dict(batch_input_shape=(8, 16), img_shape=(6, 12)))
+
+
+def test_merge_reuses_its_probability_buffer_without_aliasing_results() -> None:
+    model = _tiny(instance_score_thr=0.0, overlap_thr=0.0)
+    torch.manual_seed(2)
+    meta = dict(batch_input_shape=(32, 64), img_shape=(30, 60), ori_shape=(30, 60))
+    cls_a, cls_b = torch.randn(2, 16 + 17, 19).unbind()  # 16 thing + 17 stuff kernels
+    logits_a, logits_b = (torch.randn(2, 33, 16, 32) * 4).unbind()
+    plain = [merge_things_stuff(c.sigmoid(), KNet.rescale_masks(m, meta), 16, 2,
+                                instance_score_thr=0.0, overlap_thr=0.0)
+             for c, m in ((cls_a, logits_a), (cls_b, logits_b))]
+    first = model.merge_frame(cls_a, logits_a, meta)
+    buffer = model._mask_probs
+    first_semantic = first.semantic.clone()
+    second = model.merge_frame(cls_b, logits_b, meta)
+    assert model._mask_probs is buffer  # same shape: reused, not reallocated
+    assert torch.equal(first.semantic, first_semantic)  # results do not live in the buffer
+    for result, expected in zip((first, second), plain):
+        assert torch.equal(result.semantic, expected.semantic)
+        assert torch.equal(result.instance, expected.instance)
+    model.merge_frame(cls_a, logits_a[:, :8], dict(batch_input_shape=(16, 64), img_shape=(15, 60),
+                                                   ori_shape=(15, 60)))
+    assert model._mask_probs.shape == (33, 8, 32)  # another shape: a new buffer
+    with pytest.raises(ValueError, match='does not match'):
+        KNet.rescale_masks(logits_a, meta, out=torch.empty(3, 16, 32))
 
 
 def test_build_mask_targets_by_hand() -> None:

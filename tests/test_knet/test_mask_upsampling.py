@@ -1,8 +1,9 @@
 """Lazily upsampled masks and the strip-wise joint merge (DESIGN.md §3.3, §5.5).
 
-The references are written out in full here: one ``F.interpolate`` of the whole tensor, and the
-joint merge as an argmax of ``score * prob`` over all K candidates with ``orig_area`` counted on
-the full masks. The fast paths must agree with them exactly (``torch.equal``).
+The references are written out in full here: one channels-last ``F.interpolate`` of the whole
+tensor of the same masks, and the joint merge as an argmax of ``score * prob`` over all K
+candidates with ``orig_area`` counted on the full masks. The fast paths must agree with them
+exactly (``torch.equal``); the channels-last kernel itself is within one ulp of the NCHW one.
 """
 import pytest
 import torch
@@ -12,9 +13,19 @@ from knet.models.postprocess import UpsampledMasks, merge_things_stuff
 from knet.models.postprocess.panoptic_fusion import _candidates
 
 
-def _full(probs, pad_hw, img_hw):
-    return F.interpolate(probs[None], size=pad_hw, mode='bilinear',
-                         align_corners=False)[0, :, :img_hw[0], :img_hw[1]]
+def _full(probs, pad_hw, img_hw, index=None):
+    """One channels-last ``F.interpolate`` of the masks ``index`` (default all) padded to a
+    group of 16 (the last one repeated), cropped."""
+    index = torch.arange(len(probs)) if index is None else index
+    group = torch.cat([index, index[-1:].repeat(-len(index) % 16)])
+    channels_last = probs[group][None].contiguous(memory_format=torch.channels_last)
+    return F.interpolate(channels_last, size=pad_hw, mode='bilinear',
+                         align_corners=False)[0, :len(index), :img_hw[0], :img_hw[1]]
+
+
+def _nchw(probs, size):
+    return F.interpolate(probs[None].contiguous(), size=size, mode='bilinear',
+                         align_corners=False)[0]
 
 
 @pytest.mark.parametrize('factor,low_hw,img_hw', [(1, (9, 13), (9, 13)), (2, (11, 17), (21, 31)),
@@ -29,10 +40,14 @@ def test_row_blocks_equal_the_full_resize(factor, low_hw, img_hw):
     reference = _full(logits.sigmoid(), pad_hw, img_hw)
     assert torch.equal(masks.dense(), reference)
     index = torch.tensor([4, 1, 2])
+    subset = _full(logits.sigmoid(), pad_hw, img_hw, index).permute(1, 2, 0)
     for rows in (1, 2, 3, 5, 8):
         for top in range(0, img_hw[0], rows):
-            block = masks.rows(index, top, top + rows)
-            assert torch.equal(block, reference[index, top:top + rows]), (rows, top)
+            block = masks.rows(index, top, top + rows)  # pixel-major (rows, W, K)
+            assert torch.equal(block, subset[top:top + rows]), (rows, top)
+            for left, right in ((0, 1), (1, 5), (img_hw[1] - 3, img_hw[1] + 4)):
+                window = masks.rows(index, top, top + rows, left, right)
+                assert torch.equal(window, subset[top:top + rows, left:right]), (top, left)
 
 
 def test_row_blocks_at_kitti_step_width():
@@ -41,10 +56,27 @@ def test_row_blocks_at_kitti_step_width():
     logits = torch.randn(117, 24, 624) * 3  # 24 of the 192 mask rows keep the test fast
     masks = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(48, 1248),
                                                     img_shape=(45, 1242), ori_shape=(45, 1242)))
-    reference = _full(logits.sigmoid(), (48, 1248), (45, 1242))
     index = torch.arange(0, 117, 2)
+    reference = _full(logits.sigmoid(), (48, 1248), (45, 1242), index).permute(1, 2, 0)
     for top in range(0, 45, 16):
-        assert torch.equal(masks.rows(index, top, top + 16), reference[index, top:top + 16])
+        assert torch.equal(masks.rows(index, top, top + 16), reference[top:top + 16])
+    # The SIMD kernel rounds some values differently from the NCHW one, by at most one ulp.
+    nchw = _nchw(logits.sigmoid()[index], (48, 1248))[:, :45, :1242].permute(1, 2, 0)
+    assert torch.allclose(reference, nchw, rtol=0, atol=2 ** -23)
+
+
+def test_a_mask_has_the_same_values_whichever_masks_come_with_it():
+    """The merge counts orig_area on a subset of the masks of its argmax (SIMD lanes vs tail)."""
+    torch.manual_seed(5)
+    logits = torch.randn(37, 12, 40) * 3
+    masks = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(24, 80),
+                                                    img_shape=(23, 77), ori_shape=(23, 77)))
+    alone = masks.rows(torch.tensor([30]), 0, 23)[..., 0]
+    for index in (torch.arange(37), torch.arange(29, 37), torch.tensor([30, 1, 2]),
+                  torch.arange(30, 31).repeat(9)):
+        position = int(torch.nonzero(index == 30)[0])
+        assert torch.equal(masks.rows(index, 0, 23)[..., position], alone)
+        assert torch.equal(masks.rows(index, 5, 9, 7, 30)[..., position], alone[5:9, 7:30])
 
 
 def test_channels_last_logits_give_the_contiguous_result():
@@ -56,9 +88,10 @@ def test_channels_last_logits_give_the_contiguous_result():
     reference = _full(logits.sigmoid(), (128, 416), (128, 416))
     masks = UpsampledMasks.from_logits(strided, meta)
     index = torch.arange(0, 37, 3)
+    subset = _full(logits.sigmoid(), (128, 416), (128, 416), index).permute(1, 2, 0)
     assert torch.equal(masks.dense(), reference)
     for top in range(0, 128, 7):
-        assert torch.equal(masks.rows(index, top, top + 7), reference[index, top:top + 7])
+        assert torch.equal(masks.rows(index, top, top + 7), subset[top:top + 7])
 
 
 def test_from_logits_falls_back_to_the_full_resize():
@@ -66,7 +99,7 @@ def test_from_logits_falls_back_to_the_full_resize():
     resized = dict(batch_input_shape=(8, 16), img_shape=(6, 12), ori_shape=(3, 5))
     masks = UpsampledMasks.from_logits(logits, resized)
     up = _full(logits.sigmoid(), (8, 16), (6, 12))
-    expected = F.interpolate(up[None], size=(3, 5), mode='bilinear', align_corners=False)[0]
+    expected = _full(up, (3, 5), (3, 5))
     assert masks.factor == 1 and torch.equal(masks.dense(), expected)
     odd = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(12, 24), img_shape=(12, 24),
                                                   ori_shape=(12, 24)))  # factor 3

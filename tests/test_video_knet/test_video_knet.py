@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
@@ -210,6 +211,24 @@ def test_semantic_thing_map_crops_padding_unless_legacy(model, monkeypatch, lega
         assert thing[:, :8].all() and not thing[:, 8:].any()
     else:
         assert thing.all()
+
+
+@pytest.mark.parametrize('legacy', [False, True])
+def test_semantic_thing_map_windows_are_those_of_the_full_map(model, monkeypatch, legacy) -> None:
+    monkeypatch.setattr(model, 'test_cfg', dict(model.test_cfg, legacy_tracking=legacy))
+    torch.manual_seed(0)
+    logits = torch.randn(19, 6, 10)  # stride-8 logits of a 48x80 padded input
+    meta = dict(batch_input_shape=(48, 80), img_shape=(45, 77), ori_shape=(45, 77))
+    full = model.semantic_thing_map(logits, meta)
+    assert full.shape == (45, 77) and full.any() and not full.all()
+    for window in ((0, 45, 0, 77), (0, 1, 0, 77), (7, 19, 3, 4), (44, 45, 9, 77), (5, 30, 0, 20)):
+        top, bottom, left, right = window
+        assert torch.equal(model.semantic_thing_map(logits, meta, window),
+                           full[top:bottom, left:right])
+    if not legacy:  # the thing/stuff decision of the bilinear upsampled argmax, computed densely
+        dense = F.interpolate(logits[None], size=(48, 80), mode='bilinear',
+                              align_corners=False)[0, :, :45, :77]
+        assert torch.equal(full, dense.argmax(0) < model.num_thing_classes)
 
 
 def test_legacy_track_ids_reproduce_the_misalignment(model) -> None:

@@ -202,12 +202,15 @@ class KNet(BaseModel):
         return data_samples
 
     @staticmethod
-    def rescale_masks(mask_logits: Tensor, img_meta: Dict[str, Any]) -> UpsampledMasks:
+    def rescale_masks(mask_logits: Tensor, img_meta: Dict[str, Any],
+                      out: Optional[Tensor] = None) -> UpsampledMasks:
         """sigmoid -> resize to ``batch_input_shape`` -> crop ``img_shape`` -> ``ori_shape``.
 
         Args:
             mask_logits: (N, h, w) mask logits.
             img_meta: metainfo with ``batch_input_shape``, ``img_shape``, ``ori_shape``.
+            out: optional buffer for the low-resolution probabilities
+                (:meth:`UpsampledMasks.from_logits`).
 
         Returns:
             the (N, H_ori, W_ori) mask probabilities as :class:`UpsampledMasks`: computed by
@@ -215,7 +218,18 @@ class KNet(BaseModel):
             resize (the merge never holds all of them), else computed whole; ``.dense()``
             gives the tensor.
         """
-        return UpsampledMasks.from_logits(mask_logits, img_meta)
+        return UpsampledMasks.from_logits(mask_logits, img_meta, out)
+
+    def _probs_buffer(self, mask_logits: Tensor) -> Tensor:
+        """A tensor like ``mask_logits`` (shape, strides, dtype, device) kept between frames:
+        the merge's low-resolution probabilities live in it (the masks never outlive
+        :meth:`merge_frame`), sparing a large allocation per frame."""
+        buffer = getattr(self, '_mask_probs', None)
+        if buffer is None or buffer.shape != mask_logits.shape or \
+                buffer.stride() != mask_logits.stride() or buffer.dtype != mask_logits.dtype \
+                or buffer.device != mask_logits.device:
+            buffer = self._mask_probs = torch.empty_like(mask_logits)
+        return buffer
 
     def merge_frame(self, cls_score: Tensor, mask_logits: Tensor,
                     img_meta: Dict[str, Any]) -> PanopticFusionResult:
@@ -233,7 +247,8 @@ class KNet(BaseModel):
         """
         cfg = self.test_cfg
         return merge_things_stuff(
-            cls_score.sigmoid(), self.rescale_masks(mask_logits, img_meta),
+            cls_score.sigmoid(),
+            self.rescale_masks(mask_logits, img_meta, self._probs_buffer(mask_logits)),
             num_thing_kernels=self.rpn_head.num_proposals,
             num_thing_classes=self.num_thing_classes,
             instance_score_thr=cfg['instance_score_thr'], overlap_thr=cfg['overlap_thr'],

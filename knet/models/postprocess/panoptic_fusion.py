@@ -37,8 +37,6 @@ from knet.structures.panoptic import IGNORE_LABEL
 from .mask_upsampling import UpsampledMasks
 
 ORDERS = ('joint', 'things_first', 'stuff_first')
-#: Values per row block of the joint merge (8 MB in float32: cache-sized on CPU).
-_JOINT_BLOCK = 1 << 21
 
 
 @dataclass
@@ -121,29 +119,22 @@ def _joint_winners(cand: _Candidates, masks: UpsampledMasks, instance_score_thr:
     kernel (a thing proposal kept with a second label) has a score <= the first one's, hence a
     value <= at every pixel, and the argmax keeps the first maximum, so it never wins a pixel.
     The winners, areas and keep flags are therefore those of the argmax over all K candidates.
-    The K' distinct masks are produced by blocks of rows of about ``_JOINT_BLOCK`` values
-    (:meth:`UpsampledMasks.rows`), counted for ``orig_area``, weighted in place and reduced
-    while in cache: no (K, H, W) tensor is ever held. ``max(0).indices`` has the first-maximum
-    rule of ``argmax`` and is faster on CPU for this layout; int32 counts are exact below 2**31.
+    The K' distinct masks are produced by row blocks, pixel-major (:meth:`UpsampledMasks.blocks`),
+    weighted in place and reduced over the masks (the contiguous innermost axis) while in
+    cache: no (K, H, W) tensor is ever held. ``orig_area`` is then counted only for the
+    candidates that can be kept (won pixels, not a low-scoring thing): usually a few of K'.
     """
     first = torch.nonzero(_first_of_kernel(cand.kernel_inds)).flatten()
-    kernels = cand.kernel_inds[first]
-    scores = cand.scores[first, None, None]
-    height, width = masks.size
-    rows = max(1, _JOINT_BLOCK // max(kernels.numel() * width, 1))
-    winner = torch.empty((height, width), dtype=torch.long, device=kernels.device)
-    counts = torch.zeros(kernels.numel(), dtype=torch.long, device=kernels.device)
-    for top in range(0, height, rows):
-        block = masks.rows(kernels, top, top + rows)
-        counts += (block >= mask_thr).flatten(1).sum(1, dtype=torch.int32)
-        winner[top:top + rows] = first[block.mul_(scores).max(dim=0).indices]
-    kernel_area = torch.zeros(masks.shape[0], dtype=torch.long, device=kernels.device)
-    kernel_area[kernels] = counts
+    kernels, scores = cand.kernel_inds[first], cand.scores[first]
+    winner = torch.empty(masks.size, dtype=torch.long, device=kernels.device)
+    for top, block in masks.blocks(kernels):  # (rows, W, K')
+        winner[top:top + block.size(0)] = first[block.mul_(scores).argmax(-1)]
     area = torch.bincount(winner.flatten(), minlength=cand.scores.numel())
-    orig_area = kernel_area[cand.kernel_inds]
-    visible = area.double() / orig_area.clamp(min=1).double() >= overlap_thr
-    keep = (area > 0) & (orig_area > 0) & visible
-    keep &= ~(cand.is_thing & (cand.scores < instance_score_thr))
+    keep = (area > 0) & ~(cand.is_thing & (cand.scores < instance_score_thr))
+    counted = cand.kernel_inds[keep]  # one candidate per kernel wins pixels, so no repeats
+    orig_area = torch.zeros_like(area)
+    orig_area[keep] = masks.count_at_least(counted, mask_thr)
+    keep &= (orig_area > 0) & (area.double() / orig_area.clamp(min=1).double() >= overlap_thr)
     return winner, keep
 
 

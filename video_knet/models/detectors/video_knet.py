@@ -31,7 +31,7 @@ Fixes of the original's tracking inputs, both reverted by ``test_cfg['legacy_tra
 * §12 item 13: the tracker returns ids in the segments' order (legacy: the ids of the
   non-duplicate detections are handed to the first segments, shifting ids after a duplicate).
 """
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,6 +40,7 @@ from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
 from knet.models.detectors import KNet
+from knet.models.postprocess import UpsampledMasks
 from knet.models.heads.utils import ConfigType, OptConfigType
 from knet.registry import MODELS, TASK_UTILS
 from knet.structures import ClipDataSample, PanopticDataSample
@@ -256,9 +257,13 @@ class VideoKNet(KNet):
         kernel_inds = torch.as_tensor(result.thing_kernel_inds, device=kernels.device).long()
         embeds = self.embed(kernels[:, kernel_inds])[0]
         masks = torch.as_tensor(result.thing_masks).bool()
-        if masks.shape[0]:  # the full-size semantic map only filters existing thing masks
-            thing_map = self.semantic_thing_map(out['seg_preds'][0], meta)
-            masks = masks.to(thing_map.device) & thing_map
+        union = masks.any(0, keepdim=True)
+        if union.any():  # the semantic map only filters the thing masks, in their box
+            x1, y1, x2, y2 = masks_to_boxes(union)[0].long().tolist()
+            window = (y1, y2 + 1, x1, x2 + 1)
+            thing_map = self.semantic_thing_map(out['seg_preds'][0], meta, window)
+            masks = masks.to(thing_map.device)
+            masks[:, y1:y2 + 1, x1:x2 + 1] &= thing_map
         boxes = masks_to_boxes(masks).to(embeds.device)
         scores = torch.as_tensor(result.thing_scores, device=embeds.device).float()
         labels = torch.as_tensor(result.thing_labels, device=embeds.device).long()
@@ -267,28 +272,38 @@ class VideoKNet(KNet):
             ids = self.legacy_track_ids(ids, boxes, scores)
         return ids
 
-    def semantic_thing_map(self, seg_logits: Tensor, meta: Dict[str, Any]) -> Tensor:
+    def semantic_thing_map(self, seg_logits: Tensor, meta: Dict[str, Any],
+                           window: Optional[Tuple[int, int, int, int]] = None) -> Tensor:
         """Pixels whose RPN semantic argmax is a thing class, at the original size.
 
         Args:
-            seg_logits: (num_classes, h, w) semantic logits of the padded input (stride 8).
+            seg_logits: (num_classes, h, w) semantic logits of the padded input (stride 8);
+                the thing classes come first.
             meta: metainfo with ``batch_input_shape``, ``img_shape`` and ``ori_shape``.
+            window: ``(top, bottom, left, right)``: only this part of the map (default all).
 
         Returns:
-            (H_ori, W_ori) bool. Upsampled to the padded size, cropped to ``img_shape`` and
-            resized (§12 item 15); ``legacy_tracking``: resized from the padded map directly.
+            (H_ori, W_ori) bool, or the window's (bottom - top, right - left). Upsampled to the
+            padded size, cropped to ``img_shape`` and resized (§12 item 15) as the masks are
+            (:class:`UpsampledMasks`: only the window is computed); ``legacy_tracking``: resized
+            from the padded map directly. The argmax is a thing class iff the best thing logit
+            is >= the best stuff logit (the first maximum wins a tie).
         """
         ori_hw = tuple(meta['ori_shape'][:2])
-        logits = seg_logits[None]
-        if not self.test_cfg['legacy_tracking']:
-            logits = F.interpolate(logits, size=tuple(meta['batch_input_shape'][:2]),
-                                   mode='bilinear', align_corners=False)
-            img_h, img_w = meta['img_shape'][:2]
-            logits = logits[..., :img_h, :img_w]
-        if tuple(logits.shape[-2:]) != ori_hw:  # a same-size bilinear resize is the identity
-            logits = F.interpolate(logits, size=ori_hw, mode='bilinear', align_corners=False)
-        # max().indices: argmax's first-maximum rule, several times faster on CPU over dim 0
-        return logits[0].max(dim=0).indices < self.num_thing_classes
+        top, bottom, left, right = (0, ori_hw[0], 0, ori_hw[1]) if window is None else window
+        things = self.num_thing_classes
+        if self.test_cfg['legacy_tracking']:
+            logits = F.interpolate(seg_logits[None], size=ori_hw, mode='bilinear',
+                                   align_corners=False)[0, :, top:bottom, left:right]
+            return logits[:things].amax(0) >= logits[things:].amax(0)
+        maps = UpsampledMasks.resize(seg_logits, meta, group=1)  # always all the classes
+        classes = torch.arange(seg_logits.size(0), device=seg_logits.device)
+        thing_map = torch.empty((bottom - top, right - left), dtype=torch.bool,
+                                device=seg_logits.device)
+        for row, logits in maps.blocks(classes, top, bottom, left, right):
+            torch.ge(logits[..., :things].amax(-1), logits[..., things:].amax(-1),
+                     out=thing_map[row - top:row - top + logits.size(0)])
+        return thing_map
 
     def legacy_track_ids(self, ids: Tensor, boxes: Tensor, scores: Tensor) -> Tensor:
         """Reproduce the original's id misalignment (§12 item 13) from caller-order ids.
