@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from knet.models.postprocess import UpsampledMasks, merge_things_stuff
-from knet.models.postprocess.panoptic_fusion import _candidates
+from knet.models.postprocess.panoptic_fusion import _candidates, first_argmax
 
 
 def _full(probs, pad_hw, img_hw, index=None):
@@ -173,3 +173,16 @@ def test_ties_go_to_the_first_candidate():
     expected = _reference_merge(cls_scores, lazy.dense(), 2, 2, overlap_thr=0.)
     assert torch.equal(result.semantic, expected)
     assert int(result.instance.max()) == 1  # thing 0 (first in the stable order) takes all
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_first_argmax_is_argmax_on_non_negative_values(dtype):
+    gen = torch.Generator().manual_seed(0)
+    values = (torch.rand(50, 40, generator=gen) * 4).round() / 4  # many exact ties
+    values[0] = 0.0  # all zero: the first index
+    values[1, 7:] = float('inf')
+    values[2] = 0.0
+    values[2, 5] = 1e-40  # a subnormal above zero (float32/float64; zero in the others)
+    values = values.to(dtype)
+    assert torch.equal(first_argmax(values), values.argmax(-1))
+    assert first_argmax(values)[:2].tolist() == [0, 7]

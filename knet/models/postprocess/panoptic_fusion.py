@@ -37,6 +37,9 @@ from knet.structures.panoptic import IGNORE_LABEL
 from .mask_upsampling import UpsampledMasks
 
 ORDERS = ('joint', 'things_first', 'stuff_first')
+#: Integer type with the bit width of each float type: non-negative floats order as these.
+_ORDERED_INT = {torch.float64: torch.int64, torch.float32: torch.int32,
+                torch.float16: torch.int16, torch.bfloat16: torch.int16}
 
 
 @dataclass
@@ -111,6 +114,17 @@ def _first_of_kernel(kernel_inds: Tensor) -> Tensor:
     return first
 
 
+def first_argmax(values: Tensor) -> Tensor:
+    """``values.argmax(-1)`` for values >= +0 (no NaN), ~2x faster on CPU.
+
+    The bit patterns of non-negative IEEE floats (up to +inf), read as integers of the same
+    width, have the order of the floats, and equal floats have equal patterns, so the integer
+    argmax has the same first maximum. (A NaN, which ``argmax`` ranks first, has an arbitrary
+    sign bit: NaN mask logits give an undefined merge.)
+    """
+    return values.view(_ORDERED_INT[values.dtype]).argmax(-1)
+
+
 def _joint_winners(cand: _Candidates, masks: UpsampledMasks, instance_score_thr: float,
                    overlap_thr: float, mask_thr: float) -> Tuple[Tensor, Tensor]:
     """Score-weighted argmax merge; returns ((H, W) winner, (K,) keep).
@@ -121,14 +135,15 @@ def _joint_winners(cand: _Candidates, masks: UpsampledMasks, instance_score_thr:
     The winners, areas and keep flags are therefore those of the argmax over all K candidates.
     The K' distinct masks are produced by row blocks, pixel-major (:meth:`UpsampledMasks.blocks`),
     weighted in place and reduced over the masks (the contiguous innermost axis) while in
-    cache: no (K, H, W) tensor is ever held. ``orig_area`` is then counted only for the
-    candidates that can be kept (won pixels, not a low-scoring thing): usually a few of K'.
+    cache: no (K, H, W) tensor is ever held (:func:`first_argmax` on ``score * prob >= 0``).
+    ``orig_area`` is then counted only for the candidates that can be kept (won pixels, not a
+    low-scoring thing): usually a few of K'.
     """
     first = torch.nonzero(_first_of_kernel(cand.kernel_inds)).flatten()
     kernels, scores = cand.kernel_inds[first], cand.scores[first]
     winner = torch.empty(masks.size, dtype=torch.long, device=kernels.device)
     for top, block in masks.blocks(kernels):  # (rows, W, K')
-        winner[top:top + block.size(0)] = first[block.mul_(scores).argmax(-1)]
+        winner[top:top + block.size(0)] = first[first_argmax(block.mul_(scores))]
     area = torch.bincount(winner.flatten(), minlength=cand.scores.numel())
     keep = (area > 0) & ~(cand.is_thing & (cand.scores < instance_score_thr))
     counted = cand.kernel_inds[keep]  # one candidate per kernel wins pixels, so no repeats
