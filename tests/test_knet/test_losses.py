@@ -118,6 +118,14 @@ def test_dice_loss_vnet_and_naive():
         4 * (1 - 2 / (1 + eps + 2 + eps)), rel=1e-6)
 
 
+def test_per_row_weights_must_match_the_rows():
+    with pytest.raises(ValueError, match=r'dice_loss: weight must be \(N,\) = \(2,\), got \(2, 1'):
+        DiceLoss()(torch.zeros(2, 3, 3), torch.zeros(2, 3, 3), torch.ones(2, 1))
+    with pytest.raises(ValueError, match=r'multi_pos_cross_entropy: weight must be \(N,\)'):
+        MODELS.build(dict(type='MultiPosCrossEntropyLoss'))(torch.zeros(3, 4), torch.zeros(3, 4),
+                                                            torch.ones(4))
+
+
 def test_dice_loss_no_positive_is_zero_and_differentiable():
     pred = torch.zeros(0, 4, 4, requires_grad=True)
     loss = DiceLoss()(pred, torch.zeros(0, 4, 4))

@@ -12,7 +12,7 @@ from typing import Optional, Union
 from torch import Tensor, nn
 
 from knet.registry import MODELS
-from .utils import check_reduction, weight_reduce_loss
+from .utils import check_reduction, row_weight, weight_reduce_loss
 
 
 def dice_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor] = None, eps: float = 1e-3,
@@ -43,12 +43,7 @@ def dice_loss(pred: Tensor, target: Tensor, weight: Optional[Tensor] = None, eps
     else:
         dice = 2 * inter / ((pred * pred).sum(1) + eps + (target * target).sum(1) + eps)
     loss = 1 - dice
-    if weight is not None:
-        if weight.shape != loss.shape:
-            raise ValueError(f'dice_loss: weight must be (N,) = {tuple(loss.shape)}, got '
-                             f'{tuple(weight.shape)}')
-        weight = weight.to(loss.dtype)
-    return weight_reduce_loss(loss, weight, reduction, avg_factor)
+    return weight_reduce_loss(loss, row_weight(weight, loss, 'dice_loss'), reduction, avg_factor)
 
 
 @MODELS.register_module()

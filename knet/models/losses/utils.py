@@ -46,6 +46,22 @@ def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
     return loss.mean()
 
 
+def row_weight(weight: Optional[Tensor], loss: Tensor, name: str) -> Optional[Tensor]:
+    """Check that per-row ``weight`` has the shape of the per-row ``loss``; cast it to its dtype.
+
+    Args:
+        weight: None or the weights, expected of shape ``loss.shape``.
+        loss: the per-row (N,) loss.
+        name: the loss's name, for the error message.
+    """
+    if weight is None:
+        return None
+    if weight.shape != loss.shape:
+        raise ValueError(f'{name}: weight must be (N,) = {tuple(loss.shape)}, got '
+                         f'{tuple(weight.shape)}')
+    return weight.to(loss.dtype)
+
+
 def weight_reduce_loss(loss: Tensor, weight: Optional[Tensor] = None, reduction: str = 'mean',
                        avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
     """Apply element-wise weights, then reduce (mmdet 2.18 semantics, see module docstring).

@@ -1,6 +1,6 @@
 """Mask probabilities at the output size, computed lazily by row blocks (DESIGN.md §3.3, §5.5).
 
-K-Net's test path (``KernelIterHead.rescale_masks`` of the original ``knet/det/kernel_iter_head.py``)
+K-Net's test path (``KernelIterHead.rescale_masks``, original ``knet/det/kernel_iter_head.py``)
 takes the sigmoid of the final mask logits (N, h, w), resizes them bilinearly
 (``align_corners=False``) to the padded batch shape, crops the image and resizes to the original
 size. At KITTI-STEP size this is 117 x 375 x 1242 probabilities (~220 MB) that the merge reads

@@ -15,7 +15,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from knet.models.losses.utils import check_reduction, weight_reduce_loss
+from knet.models.losses.utils import check_reduction, row_weight, weight_reduce_loss
 from knet.registry import MODELS
 
 
@@ -45,11 +45,7 @@ def multi_pos_cross_entropy(pred: Tensor, target: Tensor, weight: Optional[Tenso
     pair = pair.masked_fill(~valid, float('-inf'))
     logits = torch.cat([pair.flatten(1), pred.new_zeros((pred.size(0), 1))], dim=1)
     loss = torch.logsumexp(logits, dim=1)
-    if weight is not None:
-        if weight.shape != loss.shape:
-            raise ValueError(f'multi_pos_cross_entropy: weight must be (n,) = '
-                             f'{tuple(loss.shape)}, got {tuple(weight.shape)}')
-        weight = weight.to(loss.dtype)
+    weight = row_weight(weight, loss, 'multi_pos_cross_entropy')
     return weight_reduce_loss(loss, weight, reduction, avg_factor)
 
 
