@@ -246,6 +246,7 @@ class KNet(BaseModel):
             ``.thing_kernel_inds``).
         """
         cfg = self.test_cfg
+        mask_logits = mask_logits.detach()  # the merge is not differentiable; out= needs no grad
         return merge_things_stuff(
             cls_score.sigmoid(),
             self.rescale_masks(mask_logits, img_meta, self._probs_buffer(mask_logits)),
