@@ -19,9 +19,11 @@ Writes, for every frame, exactly the layout of docs/ARCHITECTURE.md ("Results on
 
 The frames of the split are read with the config's ``test_dataloader`` dataset (annotation
 loading removed) and fed to the model one at a time, each sequence whole and in frame order, so
-the model's kernel memory and tracker follow the sequence. Every file is written atomically
-(temporary file + ``os.replace``). A sequence whose files all exist is skipped (``--overwrite``
-redoes it); an interrupted sequence is redone from its first frame. With ``--launcher pytorch``
+the model's kernel memory and tracker follow the sequence. The PNGs are encoded and written on
+a background thread (:class:`BackgroundWriter`, at most 8 frames queued), overlapping the next
+frames' forward passes. Every file is written atomically (temporary file + ``os.replace``). A
+sequence whose files all exist is skipped (``--overwrite`` redoes it); an interrupted sequence
+is redone from its first frame. With ``--launcher pytorch``
 (torchrun) whole sequences are split over the processes (``SequenceSampler``). Checkpoints saved
 by ``tools/train.py`` and checkpoints converted by ``tools/convert_checkpoint.py`` both load.
 """
@@ -32,7 +34,9 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -95,6 +99,49 @@ def write_png_atomic(path: str, image: np.ndarray) -> None:
     with open(tmp, 'wb') as file:
         file.write(data.tobytes())
     os.replace(tmp, path)
+
+
+class BackgroundWriter:
+    """Runs write jobs on one worker thread, in submission order, at most ``max_pending`` queued.
+
+    PNG encoding (OpenCV releases the GIL) and file I/O then overlap the next frames' forward
+    passes (~15 ms of CPU per KITTI-STEP frame: half a frame at 30 FPS on a GPU). The first
+    error of a job is raised by a later :meth:`submit` or by :meth:`close`; leaving the ``with``
+    block waits for every queued job, also when the block raised.
+    """
+
+    def __init__(self, max_pending: int = 8) -> None:
+        if max_pending < 1:
+            raise ValueError(f'BackgroundWriter: max_pending must be >= 1, got {max_pending}')
+        self.max_pending = max_pending
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix='png-writer')
+        self._pending: Deque[Future] = deque()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)`` (waits while ``max_pending`` jobs are queued)."""
+        while len(self._pending) >= self.max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        """Wait for every queued job; raise the first error."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> 'BackgroundWriter':
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the block failed: finish the queued files, report the block's error
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def write_frame_results(results_dir: str, seq_id: int, frame_id: int, semantic: np.ndarray,
@@ -204,13 +251,13 @@ def run_inference(model: torch.nn.Module, dataset, indices: Sequence[int], resul
     bar = tqdm(total=len(indices), unit='frame', desc='inference', dynamic_ncols=True,
                disable=not progress)
     written = 0
-    with torch.no_grad():
+    with torch.no_grad(), BackgroundWriter() as writer:
         for data in loader:
             for sample in model.test_step(data):
                 pred = sample.pred_panoptic
-                write_frame_results(results_dir, int(sample.seq_id), int(sample.frame_id),
-                                    pred.sem_seg[0].cpu().numpy(),
-                                    pred.instance_ids[0].cpu().numpy())
+                writer.submit(write_frame_results, results_dir, int(sample.seq_id),
+                              int(sample.frame_id), pred.sem_seg[0].cpu().numpy(),
+                              pred.instance_ids[0].cpu().numpy())
                 written += 1
                 bar.update()
     bar.close()

@@ -7,6 +7,7 @@ import logging
 import os
 import os.path as osp
 import subprocess
+import threading
 
 import cv2
 import numpy as np
@@ -67,6 +68,45 @@ def test_write_frame_results_encoding(inference, tmp_path) -> None:
     assert rgb[..., 1].tolist() == [[0, 0], [0, 1]] and rgb[..., 2].tolist() == [[1, 0], [0, 44]]
     assert sorted(os.listdir(tmp_path / 'panoptic' / '7')) == [
         '000007_000012_cat.png', '000007_000012_ins.png']  # no temporary file left
+
+
+def test_background_writer_order_bound_and_errors(inference) -> None:
+    done, started = [], threading.Event()
+    gate = threading.Event()
+
+    def job(i):
+        if i == 0:
+            started.set()
+            assert gate.wait(10)
+        done.append(i)
+
+    with inference.BackgroundWriter(max_pending=2) as writer:
+        writer.submit(job, 0)
+        assert started.wait(10)
+        writer.submit(job, 1)  # two queued: the next submit must wait for job 0
+        submitter = threading.Thread(target=writer.submit, args=(job, 2))
+        submitter.start()
+        submitter.join(0.2)
+        assert submitter.is_alive() and done == []
+        gate.set()
+        submitter.join(10)
+    assert done == [0, 1, 2]  # in submission order, all finished when the block ends
+
+    def fail(_):
+        raise OSError('disk full')
+
+    writer = inference.BackgroundWriter(max_pending=1)
+    writer.submit(fail, 0)
+    with pytest.raises(OSError, match='disk full'):  # raised by the next submit
+        writer.submit(job, 3)
+    writer.close()
+    done.clear()
+    with pytest.raises(KeyError):  # the block's own error wins; queued jobs still finish
+        with inference.BackgroundWriter() as writer:
+            writer.submit(job, 4)
+            writer.submit(fail, 5)
+            raise KeyError('model failed')
+    assert done == [4]
 
 
 def test_inference_layout_values_skip_and_evaluators(inference, checkpoint, toy_step_root,
