@@ -88,7 +88,8 @@ def encode_step_png(semantic: np.ndarray, instance: np.ndarray) -> np.ndarray:
     rgb = np.empty(semantic.shape + (3,), dtype=np.uint8)
     rgb[..., 0] = semantic
     # the two bytes of a little-endian uint16: ~10x faster than // 256 and % 256 on int64
-    low_high = instance.astype('<u2').view(np.uint8).reshape(instance.shape + (2,))
+    low_high = np.ascontiguousarray(instance, dtype='<u2').view(np.uint8)
+    low_high = low_high.reshape(instance.shape + (2,))
     rgb[..., 1] = low_high[..., 1]
     rgb[..., 2] = low_high[..., 0]
     return rgb

@@ -67,6 +67,8 @@ def test_step_png_bytes_by_hand_and_round_trip():
     assert rgb[1, 1].tolist() == [4, 255, 255] and rgb[1, 3].tolist() == [6, 16, 146]  # 4242
     sem, inst = decode_step_png(rgb)
     assert sem.tolist() == semantic.tolist() and inst.tolist() == instance.tolist()
+    transposed = encode_step_png(semantic.T, instance.T)  # Fortran-ordered views
+    assert np.array_equal(transposed, rgb.transpose(1, 0, 2))
     with pytest.raises(ValueError, match='65535'):
         encode_step_png(semantic, instance + 65535)
 

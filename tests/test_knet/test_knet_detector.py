@@ -151,9 +151,14 @@ def test_merge_reuses_its_probability_buffer_without_aliasing_results() -> None:
     assert model._mask_probs.shape == (33, 8, 32)  # another shape: a new buffer
     with pytest.raises(ValueError, match='does not match'):
         KNet.rescale_masks(logits_a, meta, out=torch.empty(3, 16, 32))
-    # with autograd on (predict outside no_grad): the same result
+    # with autograd on (predict outside no_grad), and after / before inference mode
     graded = model.merge_frame(cls_a, logits_a.clone().requires_grad_(), meta)
     assert torch.equal(graded.semantic, plain[0].semantic)
+    with torch.inference_mode():
+        inferred = model.merge_frame(cls_a, logits_a, meta)
+    assert torch.equal(inferred.semantic, plain[0].semantic)
+    with torch.no_grad():  # an inference-mode buffer cannot be written here: a new one
+        assert torch.equal(model.merge_frame(cls_a, logits_a, meta).semantic, plain[0].semantic)
 
 
 def test_build_mask_targets_by_hand() -> None:

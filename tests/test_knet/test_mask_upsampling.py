@@ -65,15 +65,16 @@ def test_row_blocks_at_kitti_step_width():
     assert torch.allclose(reference, nchw, rtol=0, atol=2 ** -23)
 
 
-def test_a_mask_has_the_same_values_whichever_masks_come_with_it():
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_a_mask_has_the_same_values_whichever_masks_come_with_it(dtype):
     """The merge counts orig_area on a subset of the masks of its argmax (SIMD lanes vs tail)."""
     torch.manual_seed(5)
-    logits = torch.randn(37, 12, 40) * 3
+    logits = (torch.randn(37, 12, 40) * 3).to(dtype)
     masks = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(24, 80),
                                                     img_shape=(23, 77), ori_shape=(23, 77)))
     alone = masks.rows(torch.tensor([30]), 0, 23)[..., 0]
     for index in (torch.arange(37), torch.arange(29, 37), torch.tensor([30, 1, 2]),
-                  torch.arange(30, 31).repeat(9)):
+                  torch.arange(30, 31).repeat(9), torch.arange(14, 31)):
         position = int(torch.nonzero(index == 30)[0])
         assert torch.equal(masks.rows(index, 0, 23)[..., position], alone)
         assert torch.equal(masks.rows(index, 5, 9, 7, 30)[..., position], alone[5:9, 7:30])

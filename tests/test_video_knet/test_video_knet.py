@@ -16,6 +16,7 @@ import video_knet  # noqa: F401  (registers the modules)
 from knet.registry import MODELS, TASK_UTILS
 from knet.structures import ClipDataSample, PanopticDataSample
 from video_knet.models.detectors import VideoKNet
+from video_knet.models.trackers import masks_to_boxes
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 H, W = 64, 128
@@ -189,6 +190,29 @@ def test_predict_resets_memory_and_tracker_at_sequence_change(model, monkeypatch
             assert (track_map[0][first.pred_instances.masks[k]] == track_id).all()
 
 
+def test_tracking_filters_a_copy_of_the_thing_masks(model, monkeypatch) -> None:
+    """The semantic filter of the tracking boxes must not change the returned segments."""
+    model.eval()
+    monkeypatch.setattr(model, 'test_cfg', dict(model.test_cfg, instance_score_thr=0.,
+                                                overlap_thr=0.))
+    torch.manual_seed(5)
+    image = torch.randint(0, 255, (3, 60, 120), dtype=torch.uint8)
+    data = model.data_preprocessor(dict(inputs=[image], data_samples=[_frame_sample(9, 0)]))
+    meta = data['data_samples'][0].metainfo
+    with torch.no_grad():
+        out = model.predict_frame(data['inputs'])
+        result = model.merge_frame(out['cls_score'][0], out['scaled_mask_preds'][0], meta)
+        merged = result.thing_masks.clone()
+        thing_map = model.semantic_thing_map(out['seg_preds'][0], meta)
+        assert (merged & ~thing_map).any()  # the filter removes pixels of some segment
+        boxes = []
+        monkeypatch.setattr(model.tracker, 'update',
+                            lambda frame_id, b, *args: boxes.append(b) or -torch.ones(len(b)))
+        model.track_segments(out, result, meta, 0)
+    assert torch.equal(result.thing_masks, merged)
+    assert torch.equal(boxes[0], masks_to_boxes(merged & thing_map))
+
+
 def test_predict_needs_frame_id(model) -> None:
     model.eval()
     sample = PanopticDataSample(metainfo=dict(img_shape=(H, W), ori_shape=(H, W)))
@@ -229,6 +253,10 @@ def test_semantic_thing_map_windows_are_those_of_the_full_map(model, monkeypatch
         dense = F.interpolate(logits[None], size=(48, 80), mode='bilinear',
                               align_corners=False)[0, :, :45, :77]
         assert torch.equal(full, dense.argmax(0) < model.num_thing_classes)
+        # exact ties between a thing and the last stuff class go to the thing (first maximum)
+        # (class 18 is in the SIMD tail of 19 unpadded channels, where it rounds differently)
+        tied = torch.cat([logits[:1], logits[1:18] - 10, logits[:1]])
+        assert model.semantic_thing_map(tied, meta).all()
 
 
 def test_legacy_track_ids_reproduce_the_misalignment(model) -> None:

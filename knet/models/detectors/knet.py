@@ -227,7 +227,9 @@ class KNet(BaseModel):
         buffer = getattr(self, '_mask_probs', None)
         if buffer is None or buffer.shape != mask_logits.shape or \
                 buffer.stride() != mask_logits.stride() or buffer.dtype != mask_logits.dtype \
-                or buffer.device != mask_logits.device:
+                or buffer.device != mask_logits.device or \
+                buffer.is_inference() != torch.is_inference_mode_enabled():
+            # an inference-mode tensor cannot be written outside inference mode (and back)
             buffer = self._mask_probs = torch.empty_like(mask_logits)
         return buffer
 

@@ -18,11 +18,11 @@ output rows on demand, with the values of the full computation of the same masks
   ``F.interpolate`` takes its channels-last kernel, 3 - 5x faster on CPU than the NCHW kernel
   for ~100 masks. That kernel vectorizes over the masks and its vector lanes round the last
   bit differently from its scalar tail (the last ``K % 8`` masks with AVX2, ``K % 16`` with
-  AVX-512). The masks are therefore always interpolated in groups of a multiple of the SIMD
-  width (padded by repeating one), so that a mask's values are the same whichever masks are
-  asked with it: the merge counts ``orig_area`` on a few of the masks that entered its argmax.
-  The values are those of one channels-last ``F.interpolate`` of a padded group bit for bit,
-  and within one float32 ulp of the NCHW kernel's.
+  AVX-512; twice as many for 16-bit floats). The masks are therefore always interpolated in
+  groups of a multiple of the SIMD width (padded by repeating one), so that a mask's values are
+  the same whichever masks are asked with it: the merge counts ``orig_area`` on a few of the
+  masks that entered its argmax. The values are those of one channels-last ``F.interpolate``
+  of a padded group bit for bit, and within one float32 ulp of the NCHW kernel's.
 
 When the factor is not a power of two or the image was resized at test time
 (``img_shape != ori_shape``), :meth:`UpsampledMasks.from_logits` computes the full tensor
@@ -44,9 +44,13 @@ from torch import Tensor
 
 #: Values per row block (8 MB in float32: cache-sized on CPU).
 BLOCK_VALUES = 1 << 21
-#: Masks are interpolated in groups of a multiple of this many (:func:`_bilinear`): the float32
-#: SIMD width of PyTorch's CPU kernels (8 with AVX2; 16 covers AVX-512 and the others).
-SIMD_GROUP = {'AVX2': 8}.get(torch.backends.cpu.get_cpu_capability(), 16)
+#: Bytes of a SIMD vector of PyTorch's CPU kernels (32 with AVX2; 64 covers AVX-512 and others).
+SIMD_BYTES = {'AVX2': 32}.get(torch.backends.cpu.get_cpu_capability(), 64)
+
+
+def simd_group(dtype: torch.dtype) -> int:
+    """Masks of ``dtype`` per SIMD vector: groups of a multiple of this take the vector path."""
+    return max(1, SIMD_BYTES // dtype.itemsize)
 
 
 def _power_of_two_factor(size: int, out: int) -> int:
@@ -65,15 +69,11 @@ class UpsampledMasks:
         probs: (N, h, w) low-resolution probabilities.
         factor: integer upsampling factor r (a power of two; 1 = no resize).
         size: output (H, W), at most (r * h, r * w).
-        group: masks are interpolated in groups padded to a multiple of this (default
-            :data:`SIMD_GROUP`: a mask's values do not depend on the masks asked with it; 1: no
-            padding, for callers that always ask for the same masks).
     """
 
     probs: Tensor
     factor: int
     size: Tuple[int, int]
-    group: int = SIMD_GROUP
 
     def __post_init__(self) -> None:
         if self.probs.dim() != 3:
@@ -81,8 +81,6 @@ class UpsampledMasks:
                              f'{tuple(self.probs.shape)}')
         h, w = self.probs.shape[-2:]
         height, width = self.size
-        if self.group < 1:
-            raise ValueError(f'UpsampledMasks: group must be >= 1, got {self.group}')
         if _power_of_two_factor(1, self.factor) == 0 or \
                 not (0 < height <= self.factor * h and 0 < width <= self.factor * w):
             raise ValueError(f'UpsampledMasks: probs {tuple(self.probs.shape)} (N, h, w) cannot '
@@ -108,8 +106,7 @@ class UpsampledMasks:
         return cls.resize(probs, img_meta)
 
     @classmethod
-    def resize(cls, values: Tensor, img_meta: Dict[str, Any],
-               group: int = SIMD_GROUP) -> 'UpsampledMasks':
+    def resize(cls, values: Tensor, img_meta: Dict[str, Any]) -> 'UpsampledMasks':
         """(N, h, w) maps of the padded input -> (N, H_ori, W_ori), as K-Net's test path.
 
         Resized bilinearly to ``batch_input_shape``, cropped to ``img_shape`` and resized to
@@ -124,11 +121,11 @@ class UpsampledMasks:
         ori_hw = tuple(img_meta['ori_shape'][:2])
         factors = {_power_of_two_factor(n, out) for n, out in zip(values.shape[-2:], pad_hw)}
         if img_hw == ori_hw and len(factors) == 1 and 0 not in factors:
-            return cls(values, factors.pop(), img_hw, group)
-        dense = _bilinear(values.permute(1, 2, 0), pad_hw, group)[:img_hw[0], :img_hw[1]]
+            return cls(values, factors.pop(), img_hw)
+        dense = _bilinear(values.permute(1, 2, 0), pad_hw)[:img_hw[0], :img_hw[1]]
         if img_hw != ori_hw:
-            dense = _bilinear(dense, ori_hw, group)
-        return cls(dense.permute(2, 0, 1), 1, ori_hw, group)
+            dense = _bilinear(dense, ori_hw)
+        return cls(dense.permute(2, 0, 1), 1, ori_hw)
 
     @classmethod
     def from_dense(cls, probs: Tensor) -> 'UpsampledMasks':
@@ -152,8 +149,7 @@ class UpsampledMasks:
         """Output rows [top, bottom) and columns [left, right) (default all, both clipped to
         the size) of the masks ``index``, pixel-major: a new (rows, cols, len(index)) tensor
         (possibly a view of a larger one). Non-empty ranges are expected. The values of a
-        mask do not depend on which other masks are asked with it unless ``group`` is 1
-        (:func:`_bilinear`).
+        mask do not depend on which other masks are asked with it (:func:`_bilinear`).
         """
         bottom = min(bottom, self.size[0])
         right = self.size[1] if right is None else min(right, self.size[1])
@@ -163,7 +159,7 @@ class UpsampledMasks:
         i0, i1 = self._sources(top, bottom, 1)
         j0, j1 = self._sources(left, right, 2)
         block = _bilinear(_select_masks(pixel_major[i0:i1, j0:j1], index),
-                          (self.factor * (i1 - i0), self.factor * (j1 - j0)), self.group)
+                          (self.factor * (i1 - i0), self.factor * (j1 - j0)))
         top, bottom, left, right = (v - self.factor * o for v, o in
                                     ((top, i0), (bottom, i0), (left, j0), (right, j0)))
         return block[top:bottom, left:right]
@@ -176,7 +172,8 @@ class UpsampledMasks:
         ``block_values`` values (cache-sized: fresh large tensors cost page faults on CPU)."""
         bottom = self.size[0] if bottom is None else min(bottom, self.size[0])
         right = self.size[1] if right is None else min(right, self.size[1])
-        padded = -(-index.numel() // self.group) * self.group  # interpolated masks (_bilinear)
+        group = simd_group(self.probs.dtype) if self.factor > 1 else 1
+        padded = -(-index.numel() // group) * group  # masks interpolated by _bilinear
         rows = max(1, block_values // max(padded * (right - left), 1))
         for row in range(top, bottom, rows):
             yield row, self.rows(index, row, min(row + rows, bottom), left, right)
@@ -206,15 +203,15 @@ def _select_masks(maps: Tensor, index: Tensor) -> Tensor:
     return torch.gather(maps, 2, index.expand(maps.shape[:2] + index.shape))
 
 
-def _bilinear(maps: Tensor, size: Tuple[int, int], group: int = SIMD_GROUP) -> Tensor:
+def _bilinear(maps: Tensor, size: Tuple[int, int]) -> Tensor:
     """Bilinear resize (``align_corners=False``) of pixel-major (h, w, K) maps to (H, W, K),
     by the channels-last kernel; the result is a pixel-major view.
 
-    The K maps are padded to a multiple of ``group`` (the last one repeated). With a multiple of
-    the SIMD width (8 floats with AVX2, 16 with AVX-512) every map takes the vectorized path of
-    the kernel, so its values do not depend on K or on its position.
+    The K maps are padded to a multiple of :func:`simd_group` (the last one repeated): every map
+    then takes the vectorized path of the kernel, so its values do not depend on K or on its
+    position.
     """
-    count = maps.size(2)
+    count, group = maps.size(2), simd_group(maps.dtype)
     if count % group:
         maps = torch.cat([maps, maps[..., -1:].expand(-1, -1, -count % group)], 2)
     # A (1, h, w, K) view permuted to NCHW has channels-last strides incl. the batch stride,

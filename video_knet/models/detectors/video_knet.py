@@ -262,7 +262,7 @@ class VideoKNet(KNet):
             x1, y1, x2, y2 = masks_to_boxes(union)[0].long().tolist()
             window = (y1, y2 + 1, x1, x2 + 1)
             thing_map = self.semantic_thing_map(out['seg_preds'][0], meta, window)
-            masks = masks.to(thing_map.device)
+            masks = masks.to(thing_map.device, copy=True)  # the result's masks stay as merged
             masks[:, y1:y2 + 1, x1:x2 + 1] &= thing_map
         boxes = masks_to_boxes(masks).to(embeds.device)
         scores = torch.as_tensor(result.thing_scores, device=embeds.device).float()
@@ -296,7 +296,7 @@ class VideoKNet(KNet):
             logits = F.interpolate(seg_logits[None], size=ori_hw, mode='bilinear',
                                    align_corners=False)[0, :, top:bottom, left:right]
             return logits[:things].amax(0) >= logits[things:].amax(0)
-        maps = UpsampledMasks.resize(seg_logits, meta, group=1)  # always all the classes
+        maps = UpsampledMasks.resize(seg_logits, meta)  # all classes on the SIMD path: exact ties
         classes = torch.arange(seg_logits.size(0), device=seg_logits.device)
         thing_map = torch.empty((bottom - top, right - left), dtype=torch.bool,
                                 device=seg_logits.device)
