@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from knet.models.postprocess import UpsampledMasks, merge_things_stuff
+from knet.models.postprocess.mask_upsampling import simd_group
 from knet.models.postprocess.panoptic_fusion import _candidates, first_argmax
 
 
@@ -48,6 +49,22 @@ def test_row_blocks_equal_the_full_resize(factor, low_hw, img_hw):
             for left, right in ((0, 1), (1, 5), (img_hw[1] - 3, img_hw[1] + 4)):
                 window = masks.rows(index, top, top + rows, left, right)
                 assert torch.equal(window, subset[top:top + rows, left:right]), (top, left)
+
+
+def test_blocks_cover_the_rows_asked_for():
+    torch.manual_seed(1)
+    masks = UpsampledMasks.from_logits(torch.randn(11, 6, 9), dict(
+        batch_input_shape=(24, 36), img_shape=(23, 35), ori_shape=(23, 35)))
+    index = torch.tensor([9, 0, 4])
+    dense = masks.dense()[index].permute(1, 2, 0)
+    for block_values in (1, 3 * 35 * 5, None):  # one row, a few rows, the device default
+        blocks = list(masks.blocks(index, block_values=block_values))
+        assert torch.equal(torch.cat([b for _, b in blocks]), dense)
+        assert [top for top, _ in blocks] == list(range(0, 23, len(blocks[0][1])))
+    group = simd_group(torch.float32)  # 3 masks are interpolated as a padded group
+    window = list(masks.blocks(index, 4, 17, 2, 30, block_values=8 * group * 28))
+    assert [top for top, _ in window] == [4, 12]
+    assert torch.equal(torch.cat([b for _, b in window]), dense[4:17, 2:30])
 
 
 def test_row_blocks_at_kitti_step_width():

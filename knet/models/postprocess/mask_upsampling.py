@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-#: Values per row block (8 MB in float32: cache-sized on CPU).
-BLOCK_VALUES = 1 << 21
+#: Values per row block: 8 MB in float32 on CPU (cache-sized), 256 MB on accelerators (one or
+#: two blocks a frame: fewer kernel launches).
+BLOCK_VALUES = dict(cpu=1 << 21, accelerator=1 << 26)
 #: Bytes of a SIMD vector of PyTorch's CPU kernels (32 with AVX2; 64 covers AVX-512 and others).
 SIMD_BYTES = {'AVX2': 32}.get(torch.backends.cpu.get_cpu_capability(), 64)
 
@@ -166,10 +167,14 @@ class UpsampledMasks:
 
     def blocks(self, index: Tensor, top: int = 0, bottom: Optional[int] = None, left: int = 0,
                right: Optional[int] = None,
-               block_values: int = BLOCK_VALUES) -> Iterator[Tuple[int, Tensor]]:
+               block_values: Optional[int] = None) -> Iterator[Tuple[int, Tensor]]:
         """``(row, rows(index, row, row + n, left, right))`` for consecutive blocks of n rows
         covering rows [top, bottom) (default all), n chosen so that a block holds about
-        ``block_values`` values (cache-sized: fresh large tensors cost page faults on CPU)."""
+        ``block_values`` values (default :data:`BLOCK_VALUES` of the device: cache-sized on
+        CPU, where fresh large tensors also cost page faults)."""
+        if block_values is None:
+            cpu = self.probs.device.type == 'cpu'
+            block_values = BLOCK_VALUES['cpu' if cpu else 'accelerator']
         bottom = self.size[0] if bottom is None else min(bottom, self.size[0])
         right = self.size[1] if right is None else min(right, self.size[1])
         group = simd_group(self.probs.dtype) if self.factor > 1 else 1
