@@ -67,6 +67,44 @@ def test_blocks_cover_the_rows_asked_for():
     assert torch.equal(torch.cat([b for _, b in window]), dense[4:17, 2:30])
 
 
+@pytest.mark.parametrize('factor', [2, 4, 8])
+def test_count_bounds_bracket_the_exact_counts(factor):
+    gen = torch.Generator().manual_seed(factor)
+    for trial in range(20):
+        h, w = 2 + trial % 7, 3 + trial % 5
+        logits = torch.randn(6, h, w, generator=gen) * (1 + trial % 4) * 2
+        logits[0] = logits[0].round()  # logits 0: probabilities exactly 0.5
+        img_hw = (h * factor - trial % factor, w * factor - (trial + 1) % factor)
+        masks = UpsampledMasks.from_logits(logits, dict(batch_input_shape=(h * factor,
+                                                                           w * factor),
+                                                        img_shape=img_hw, ori_shape=img_hw))
+        index = torch.arange(6)
+        for thr in (0.5, 0.3, 0.0, 1.0):
+            exact = masks.count_at_least(index, thr)
+            lower, upper = masks.count_bounds(index, thr)
+            assert bool((lower <= exact).all() and (exact <= upper).all()), (trial, thr)
+    lower, upper = masks.count_bounds(torch.tensor([1]), 0.5)  # a 1-mask request
+    assert lower <= masks.count_at_least(torch.tensor([1]), 0.5) <= upper
+
+
+def test_confident_masks_need_few_exact_counts(monkeypatch):
+    cls_scores, logits = _scene(0, confident=True)
+    meta = dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(45, 70))
+    lazy = UpsampledMasks.from_logits(logits, meta)
+    expected = _reference_merge(cls_scores, lazy.dense(), 12, 2)
+    calls = []
+    count = UpsampledMasks.count_at_least
+    monkeypatch.setattr(UpsampledMasks, 'count_at_least',
+                        lambda self, index, thr: calls.append(len(index)) or count(self, index,
+                                                                                   thr))
+    assert torch.equal(merge_things_stuff(cls_scores, lazy, 12, 2).semantic, expected)
+    # 11 candidates win pixels; the bounds decide all but those whose soft edges (2 of the
+    # 24 x 36 cells) leave the visible fraction undecided
+    assert len(calls) == 1 and calls[0] <= 3
+    assert torch.equal(merge_things_stuff(cls_scores, lazy, 12, 2, overlap_thr=0.999).semantic,
+                       _reference_merge(cls_scores, lazy.dense(), 12, 2, overlap_thr=0.999))
+
+
 def test_row_blocks_at_kitti_step_width():
     """117 masks at stride 2 of a 384x1248 padded 375x1242 frame, blocks of 16 rows."""
     torch.manual_seed(0)

@@ -183,6 +183,41 @@ class UpsampledMasks:
         for row in range(top, bottom, rows):
             yield row, self.rows(index, row, min(row + rows, bottom), left, right)
 
+    def count_bounds(self, index: Tensor, threshold: float) -> Tuple[Tensor, Tensor]:
+        """(len(index),) int64 lower and upper bounds of :meth:`count_at_least`, from the
+        low-resolution probabilities only (exact counts when the factor is 1).
+
+        An output value is a convex combination of its (up to) 4 sources with exact dyadic
+        weights, rounded a few times: it is >= ``threshold`` when all sources are above it by
+        a margin of 8 machine epsilons, and below it when all sources are below by that margin.
+        The output pixels are counted per pair of source rows and pair of source columns.
+        """
+        if self.factor == 1 or index.numel() == 0:
+            exact = self.count_at_least(index, threshold)
+            return exact, exact
+        margin = 8 * torch.finfo(self.probs.dtype).eps
+        rows, row_counts = self._source_pairs(self.size[0], 1)
+        cols, col_counts = self._source_pairs(self.size[1], 2)
+        probs = self.probs[index]
+        low = torch.minimum(probs[:, rows[0]], probs[:, rows[1]])
+        low = torch.minimum(low[..., cols[0]], low[..., cols[1]])
+        high = torch.maximum(probs[:, rows[0]], probs[:, rows[1]])
+        high = torch.maximum(high[..., cols[0]], high[..., cols[1]])
+        pixels = row_counts[:, None] * col_counts[None, :]  # output pixels of each source quad
+        lower = ((low >= threshold * (1 + margin)) * pixels).sum((1, 2))
+        upper = ((high >= threshold * (1 - margin)) * pixels).sum((1, 2))
+        return lower, upper
+
+    def _source_pairs(self, size: int, axis: int) -> Tuple[Tuple[Tensor, Tensor], Tensor]:
+        """The distinct (lower, upper) source indices of output positions [0, size) along
+        ``axis`` (1: rows, 2: columns), as in PyTorch's bilinear kernel, and how many output
+        positions use each pair."""
+        out = torch.arange(size, dtype=torch.float64, device=self.probs.device)
+        lower = ((out + 0.5) / self.factor - 0.5).clamp(min=0).floor().long()
+        last = self.probs.size(axis) - 1
+        lower, counts = torch.unique_consecutive(lower.clamp(max=last), return_counts=True)
+        return (lower, (lower + 1).clamp(max=last)), counts
+
     def count_at_least(self, index: Tensor, threshold: float) -> Tensor:
         """(len(index),) int64 number of output pixels where each mask is >= ``threshold``."""
         counts = torch.zeros(index.numel(), dtype=torch.long, device=index.device)

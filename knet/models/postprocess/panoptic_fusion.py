@@ -136,8 +136,9 @@ def _joint_winners(cand: _Candidates, masks: UpsampledMasks, instance_score_thr:
     The K' distinct masks are produced by row blocks, pixel-major (:meth:`UpsampledMasks.blocks`),
     weighted in place and reduced over the masks (the contiguous innermost axis) while in
     cache: no (K, H, W) tensor is ever held (:func:`first_argmax` on ``score * prob >= 0``).
-    ``orig_area`` is then counted only for the candidates that can be kept (won pixels, not a
-    low-scoring thing): usually a few of K'.
+    ``orig_area`` then matters only for the candidates that can be kept (won pixels, not a
+    low-scoring thing), usually a few of K', and is mostly bounded tightly enough from the
+    low-resolution masks (:func:`_visible`).
     """
     first = torch.nonzero(_first_of_kernel(cand.kernel_inds)).flatten()
     kernels, scores = cand.kernel_inds[first], cand.scores[first]
@@ -146,11 +147,32 @@ def _joint_winners(cand: _Candidates, masks: UpsampledMasks, instance_score_thr:
         winner[top:top + block.size(0)] = first[first_argmax(block.mul_(scores))]
     area = torch.bincount(winner.flatten(), minlength=cand.scores.numel())
     keep = (area > 0) & ~(cand.is_thing & (cand.scores < instance_score_thr))
-    counted = cand.kernel_inds[keep]  # one candidate per kernel wins pixels, so no repeats
-    orig_area = torch.zeros_like(area)
-    orig_area[keep] = masks.count_at_least(counted, mask_thr)
-    keep &= (orig_area > 0) & (area.double() / orig_area.clamp(min=1).double() >= overlap_thr)
+    keepable = torch.nonzero(keep).flatten()  # one candidate per kernel wins pixels
+    keep[keepable] = _visible(masks, cand.kernel_inds[keepable], area[keepable], mask_thr,
+                              overlap_thr)
     return winner, keep
+
+
+def _visible_rule(area: Tensor, orig_area: Tensor, overlap_thr: float) -> Tensor:
+    """``orig_area > 0`` and ``area / orig_area >= overlap_thr`` (in float64)."""
+    return (orig_area > 0) & (area.double() / orig_area.clamp(min=1).double() >= overlap_thr)
+
+
+def _visible(masks: UpsampledMasks, kernels: Tensor, area: Tensor, mask_thr: float,
+             overlap_thr: float) -> Tensor:
+    """:func:`_visible_rule` of distinct ``kernels`` with ``orig_area = #(prob >= mask_thr)``.
+
+    The rule is monotone in ``orig_area``, so it is decided from the cheap bounds of
+    :meth:`UpsampledMasks.count_bounds` when it has the same value at both ends; the others
+    (masks whose visible fraction is near ``overlap_thr``) are counted exactly.
+    """
+    lower, upper = masks.count_bounds(kernels, mask_thr)
+    visible = _visible_rule(area, upper, overlap_thr) & (lower > 0)  # true on [lower, upper]
+    undecided = ~visible & (upper > 0) & _visible_rule(area, lower.clamp(min=1), overlap_thr)
+    if bool(undecided.any()):
+        exact = masks.count_at_least(kernels[undecided], mask_thr)
+        visible[undecided] = _visible_rule(area[undecided], exact, overlap_thr)
+    return visible
 
 
 def _paste_winners(cand: _Candidates, masks: Tensor, instance_score_thr: float,
