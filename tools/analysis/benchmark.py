@@ -91,6 +91,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add('--clock', choices=sorted(CLOCKS), default='wall',
         help='wall time, or process CPU time (all threads; steadier on a shared machine)')
     add('--out-dir', help='where the PNGs are written (default: a temporary folder)')
+    add('--no-regions', action='store_true',
+        help='time whole frames only: no per-component hooks (on CUDA every region boundary '
+        'synchronizes, which serializes CPU and GPU work)')
     add('--async-write', action='store_true',
         help='write the PNGs on a background thread as tools/inference.py does (`write` is '
         'then the main thread\'s share; the final wait counts in the last frame)')
@@ -259,7 +262,8 @@ def run_inference(cfg: Config, args: argparse.Namespace, device: torch.device) -
     if background is not None:
         writer = functools.partial(background.submit, writer)
     meter = RegionMeter(functools.partial(sync_device, device), CLOCKS[args.clock])
-    instrument(model, meter, inside_compiled=not args.compile)
+    if not args.no_regions:
+        instrument(model, meter, inside_compiled=not args.compile)
     plain = contextlib.nullcontext
     result: Dict[str, Any] = {}
     flop_images = list(frame_source(args, 2))
@@ -343,6 +347,7 @@ def summarize(records: Sequence[Dict[str, Any]], flops: Dict[str, float],
     matmul = statistics.mean([matmul_before[dtype_key], matmul_after[dtype_key]])
     gflops = flops['total'] / 1e9
     median = statistics.median(totals)
+    network_s = statistics.median(network)  # 0 under --no-regions
     return dict(
         fps=len(totals) / sum(totals), latency_ms_median=1000 * median,
         latency_ms_p90=1000 * percentile(totals, 90), latency_ms_mean=1000 * statistics.mean(
@@ -351,11 +356,11 @@ def summarize(records: Sequence[Dict[str, Any]], flops: Dict[str, float],
         gflops_per_frame=gflops,
         gflops_by_component={n: v / 1e9 for n, v in flops.items() if n != 'total' and v},
         achieved_gflops=gflops / median,
-        achieved_gflops_network=gflops / statistics.median(network),
+        achieved_gflops_network=gflops / network_s if network_s else float('nan'),
         matmul_dtype=dtype_key, matmul_gflops=matmul,
         matmul_gflops_runs=dict(before=matmul_before, after=matmul_after),
         matmul_ratio=gflops / median / matmul,
-        matmul_ratio_network=gflops / statistics.median(network) / matmul)
+        matmul_ratio_network=gflops / network_s / matmul if network_s else float('nan'))
 
 
 # -------------------------------------------------------------------------------- training
