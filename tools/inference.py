@@ -135,13 +135,11 @@ class BackgroundWriter:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        try:  # the block failed: finish the queued files, report the block's error
+        try:
             self.close()
         except Exception:  # noqa: BLE001
-            pass
+            if exc_type is None:  # else the block's own error is the one reported
+                raise
 
 
 def write_frame_results(results_dir: str, seq_id: int, frame_id: int, semantic: np.ndarray,

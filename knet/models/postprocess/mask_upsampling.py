@@ -33,9 +33,8 @@ Measured on a 2-core CPU (117 masks of 192x624 to 375x1242, one thread): resize 
 (bounds from tile-wise max pooling) was tried and dropped: computing the bounds cost more than
 it saved, even on confident masks.
 """
-import math
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -138,12 +137,18 @@ class UpsampledMasks:
         """(N, H, W) of the output."""
         return (self.probs.size(0), ) + tuple(self.size)
 
+    def _lower_sources(self, out: Union[int, Tensor]) -> Union[int, Tensor]:
+        """Lower source row / column of output position(s) ``out`` (an int or an integer
+        tensor), before clamping: ``floor((out + 0.5) / r - 0.5)`` as PyTorch's bilinear kernel
+        (``align_corners=False``) computes it, here in exact integer arithmetic. The upper
+        source is the next one; both are clamped to the input."""
+        return (2 * out + 1 - self.factor) // (2 * self.factor)
+
     def _sources(self, start: int, stop: int, axis: int) -> Tuple[int, int]:
         """Input rows (axis 1) or columns (axis 2) [i0, i1) whose values enter output rows or
         columns [start, stop) (bilinear: 2-sample support)."""
-        def source(out: int) -> int:  # the upper source is source(out) + 1
-            return max(math.floor((out + 0.5) / self.factor - 0.5), 0)
-        return source(start), min(source(stop - 1) + 2, self.probs.size(axis))
+        return (max(self._lower_sources(start), 0),
+                min(max(self._lower_sources(stop - 1), 0) + 2, self.probs.size(axis)))
 
     def rows(self, index: Tensor, top: int, bottom: int, left: int = 0,
              right: Optional[int] = None) -> Tensor:
@@ -212,10 +217,10 @@ class UpsampledMasks:
         """The distinct (lower, upper) source indices of output positions [0, size) along
         ``axis`` (1: rows, 2: columns), as in PyTorch's bilinear kernel, and how many output
         positions use each pair."""
-        out = torch.arange(size, dtype=torch.float64, device=self.probs.device)
-        lower = ((out + 0.5) / self.factor - 0.5).clamp(min=0).floor().long()
         last = self.probs.size(axis) - 1
-        lower, counts = torch.unique_consecutive(lower.clamp(max=last), return_counts=True)
+        lower = self._lower_sources(torch.arange(size, device=self.probs.device))
+        lower = lower.clamp(min=0, max=last)
+        lower, counts = torch.unique_consecutive(lower, return_counts=True)
         return (lower, (lower + 1).clamp(max=last)), counts
 
     def count_at_least(self, index: Tensor, threshold: float) -> Tensor:
