@@ -16,6 +16,7 @@ setup(
     long_description=Path(__file__).with_name('README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
-    packages=find_packages(include=['knet', 'knet.*', 'video_knet', 'video_knet.*']),
+    packages=find_packages(include=['vseg', 'vseg.*', 'knet', 'knet.*', 'video_knet',
+                                    'video_knet.*']),
     install_requires=read_requirements(),
 )

@@ -6,7 +6,7 @@ the label facts of the metainfo to every data info (so transforms need no class 
 the files with errors naming them, and never modifies the dataset.
 
 A frame data info holds ``img_path``, ``seg_path`` (None without annotation), ``seg_format``
-(``'step_rgb'`` or ``'cityscapes'``), ``seq_id`` (int), ``seq_name`` (str, unique per sequence),
+(a :mod:`vseg.formats` name, e.g. ``'kitti-step'`` or ``'cityscapes'``), ``seq_id`` (int), ``seq_name`` (str, unique per sequence),
 ``frame_id`` (int), plus the label info ``thing_ids``, ``num_classes``, ``ignore_label`` and
 ``label_divisor``.
 """

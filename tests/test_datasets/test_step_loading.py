@@ -4,7 +4,8 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from knet.datasets.transforms import LoadFrames, LoadPanopticAnnotations, decode_cityscapes
+from knet.datasets.transforms import LoadFrames, LoadPanopticAnnotations
+from vseg.formats import get_format
 from .step_files import image_for, write_gray, write_rgb
 
 LABEL_INFO = dict(thing_ids=(11, 13), num_classes=19, ignore_label=255, label_divisor=65536)
@@ -23,7 +24,7 @@ def _frame(tmp_path, sem=SEM, inst=INST, image_shape=None) -> dict:
     seg_path = write_rgb(str(tmp_path / 'x_panoptic.png'), rgb)
     img_path = write_rgb(str(tmp_path / 'x_leftImg8bit.png'),
                          image_for(0, 0, image_shape or sem.shape))
-    return dict(img_path=img_path, seg_path=seg_path, seg_format='step_rgb', seq_id=0,
+    return dict(img_path=img_path, seg_path=seg_path, seg_format='kitti-step', seq_id=0,
                 frame_id=0, **LABEL_INFO)
 
 
@@ -87,7 +88,7 @@ def test_cityscapes_decoding(tmp_path):
     raw = np.array([[11000, 11001, 13005, 12000], [11, 0, 13005, 255]], np.uint16)
     seg = write_gray(str(tmp_path / 'a_gtFine_labelTrainIds.png'), semantic)
     ins = write_gray(str(tmp_path / 'a_gtFine_instanceTrainIds.png'), raw)
-    sem, inst = decode_cityscapes(seg, ins, (11, 13))
+    sem, inst = get_format('cityscapes').decode(dict(seg_path=seg, ins_path=ins), (11, 13))
     np.testing.assert_array_equal(sem, semantic)
     # thing instance k -> k + 1; the rider instance (stuff in STEP) and a person group -> 0.
     np.testing.assert_array_equal(inst, [[1, 2, 6, 0], [0, 0, 6, 0]])

@@ -9,7 +9,7 @@ import pytest
 from eval_helpers import SEQUENCES
 from helpers import REPO, load_tool, run_stub_script, stub_repo
 
-from video_knet.evaluation.functional import STQuality, VideoPanopticQuality
+from vseg.metrics import STQuality, VideoPanopticQuality
 
 TOY_CLASSES = ['--num-classes', '3', '--thing-ids', '2', '--no-progress']
 

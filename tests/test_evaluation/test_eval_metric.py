@@ -16,14 +16,14 @@ from test_datasets.step_files import image_for, write_gray, write_rgb
 from knet.datasets import CityscapesSTEPDataset
 from knet.registry import METRICS
 from knet.structures import PanopticDataSample
-from video_knet.evaluation.functional import STQuality, VideoPanopticQuality
+from vseg.metrics import STQuality, VideoPanopticQuality
 
 META = dict(classes=('road', 'sky', 'car'), thing_ids=(2,), ignore_label=255, label_divisor=DIV)
 FRAMES = [(seq, frame, gt, pred) for seq, frames in SEQUENCES.items()
           for frame, (gt, pred) in enumerate(frames)]
 
 
-def sample(seq, frame, gt, pred, seg_path=None, as_dict=True):
+def sample(seq, frame, gt, pred, seg_path=None, as_dict=True, seg_format='kitti-step'):
     """A predicted frame as the evaluator hands it to ``process`` (``to_dict()``)."""
     data = PanopticDataSample(metainfo=dict(seq_id=seq, frame_id=frame))
     data.pred_panoptic = PixelData(sem_seg=torch.as_tensor(pred // DIV)[None],
@@ -31,7 +31,7 @@ def sample(seq, frame, gt, pred, seg_path=None, as_dict=True):
     if seg_path is None:
         data.gt_panoptic = gt
     else:
-        data.set_metainfo(dict(seg_path=seg_path))
+        data.set_metainfo(dict(seg_path=seg_path, seg_format=seg_format))
     return data.to_dict() if as_dict else data
 
 
@@ -211,11 +211,16 @@ def test_cityscapes_ground_truth_errors(tmp_path: Path):
     label = str(tmp_path / 'gtFine' / 'val' / 'lindau' / 'lindau_000000_000019_gtFine')
     gt = np.zeros((2, 4), np.int64)
     metric = build(metric='PQ')
-    without_format = sample(0, 19, gt, gt, seg_path=label + '_labelTrainIds.png')
-    with pytest.raises(ValueError, match='"seg_format" = "cityscapes" and "ins_path"'):
+    without_format = sample(0, 19, gt, gt, seg_path=label + '_labelTrainIds.png',
+                            seg_format=None)
+    with pytest.raises(KeyError, match='has no "seg_format"'):
         metric.process({}, [without_format])
+    # a labelTrainIds PNG read as a KITTI-STEP panoptic PNG: the file is named
+    with pytest.raises(ValueError, match='lindau_000000_000019_gtFine_labelTrainIds.png: '
+                                         'expected an 8-bit RGB panoptic PNG'):
+        metric.process({}, [dict(without_format, seg_format='kitti-step')])
     without_instances = dict(without_format, seg_format='cityscapes')
-    with pytest.raises(KeyError, match='needs the metainfo "ins_path"'):
+    with pytest.raises(KeyError, match="needs the data info key 'ins_path'"):
         metric.process({}, [without_instances])
-    with pytest.raises(ValueError, match='unknown seg_format "coco"'):
+    with pytest.raises(ValueError, match="unknown annotation format 'coco'"):
         metric.process({}, [dict(without_format, seg_format='coco')])

@@ -1,4 +1,4 @@
-"""Per-frame pair tables and the result / ground-truth readers (DESIGN.md §9.1-§9.3)."""
+"""Per-frame pair tables, the results layout and ground-truth format readers, frame pairing."""
 import os
 import shutil
 from pathlib import Path
@@ -9,9 +9,10 @@ from eval_helpers import SEQUENCES, write_gt_png, write_result_pngs
 from PIL import Image
 
 from knet.structures import decode_step_png, encode_step_png
-from video_knet.evaluation.functional import count_pairs
-from video_knet.evaluation.io import (frame_pair_table, pair_frames, read_pair_tables,
-                                      read_prediction, read_step_panoptic)
+from vseg.metrics import count_pairs
+from vseg.formats import get_format
+from vseg.layouts import get_layout
+from vseg.metrics.evaluate import frame_pair_table, pair_frames, read_pair_tables
 
 
 def test_count_pairs_by_hand():
@@ -50,12 +51,18 @@ def test_readers_decode_16_bit_ids(tmp_path: Path):
     gt, pred = SEQUENCES[2][0]
     write_gt_png(tmp_path / 'g.png', gt)
     write_result_pngs(tmp_path, 2, 0, pred)
-    ids = read_step_panoptic(str(tmp_path / 'g.png'))
+    ids = get_format('kitti-step').read_panoptic(dict(seg_path=str(tmp_path / 'g.png')), (),
+                                                 65536)
     assert ids.tolist() == gt.tolist()
     sem, inst = decode_step_png(np.asarray(Image.open(tmp_path / 'g.png')))
     assert (ids == sem.astype(np.int64) * 65536 + inst).all()
-    got = read_prediction(str(tmp_path / '000002_000000_cat.png'),
-                          str(tmp_path / '000002_000000_ins.png'))
+    # the generic decode path (any label divisor) gives the same ids as the byte-level one
+    slow = get_format('kitti-step').read_panoptic(dict(seg_path=str(tmp_path / 'g.png')), (),
+                                                  1 << 20)
+    assert (slow == sem.astype(np.int64) * (1 << 20) + inst).all()
+    got = get_layout('knet').read_panoptic(dict(cat=str(tmp_path / '000002_000000_cat.png'),
+                                                ins=str(tmp_path / '000002_000000_ins.png')),
+                                           65536)
     assert got.tolist() == pred.tolist() and got.max() % 65536 == 700
 
 
@@ -77,7 +84,7 @@ def test_pair_frames_by_name_and_errors(step_dirs):
     results, gt_dir = step_dirs
     frames = pair_frames(str(results), str(gt_dir))
     assert [(f.seq_id, f.frame_id) for f in frames] == [(2, 0), (2, 1), (2, 2), (13, 0)]
-    assert '/13' not in frames[0].cat_path and '000013' in frames[3].cat_path
+    assert '/13' not in frames[0].pred['cat'] and '000013' in frames[3].pred['cat']
     assert [f.seq_id for f in pair_frames(str(results), str(gt_dir), [13])] == [13]
     table = frame_pair_table(frames[3])
     assert table.num_pixels == 8
@@ -121,6 +128,6 @@ def test_tables_cache_round_trip_and_invalidation(step_dirs, tmp_path: Path):
         assert all((x == y).all() for x, y in zip(a, b))
     # Rewriting a prediction with other content invalidates the cache.
     write_result_pngs(results / 'panoptic' / '000013', 13, 0, np.zeros((2, 4), np.int64))
-    os.utime(frames[3].cat_path, ns=(mtime + 10**9, mtime + 10**9))
+    os.utime(frames[3].pred['cat'], ns=(mtime + 10**9, mtime + 10**9))
     changed = [t for _, t in read_pair_tables(frames, progress=False, cache=cache)][3]
     assert changed.pred_ids.tolist() == [0] * len(changed.pred_ids)

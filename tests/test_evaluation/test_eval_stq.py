@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from eval_helpers import P, V, naive_stq, random_sequences
 
-from video_knet.evaluation.functional import STQuality, count_pairs
+from vseg.metrics import STQuality, count_pairs
 
 def row(*ids: int) -> np.ndarray:
     return np.array([ids], dtype=np.int64)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from eval_helpers import P, V, naive_vpq, random_sequences
 
-from video_knet.evaluation.functional import VideoPanopticQuality
+from vseg.metrics import VideoPanopticQuality
 
 def row(*ids: int) -> np.ndarray:
     return np.array([ids], dtype=np.int64)

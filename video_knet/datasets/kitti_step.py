@@ -63,6 +63,6 @@ class KITTISTEPDataset(VideoPanopticDataset):
                 if key not in labels:
                     raise FileNotFoundError(f'{path}: image without its label '
                                             f'{key[0]:06d}_{key[1]:06d}_panoptic.png')
-        return [dict(img_path=path, seg_path=labels.get(key), seg_format='step_rgb',
+        return [dict(img_path=path, seg_path=labels.get(key), seg_format='kitti-step',
                      seq_id=key[0], seq_name=f'{key[0]:06d}', frame_id=key[1])
                 for key, path in sorted(images.items())]

@@ -1,6 +1,5 @@
-"""STQ / VPQ: pure-numpy functional metrics, result readers and the mmengine metric wrapper."""
-from . import functional, io, metrics  # noqa: F401
-from .functional import STQuality, VideoPanopticQuality, count_pairs
+"""Online video panoptic metrics (mmengine wrappers over the torch-free :mod:`vseg.metrics`)."""
+from . import metrics  # noqa: F401
 from .metrics import VideoPanopticMetric
 
-__all__ = ['STQuality', 'VideoPanopticQuality', 'count_pairs', 'VideoPanopticMetric']
+__all__ = ['VideoPanopticMetric']

@@ -5,11 +5,12 @@ or a *clip* (a dict whose ``frames`` key lists one such dict per frame, key fram
 transform works on ``clip_frames(results)``, so one implementation serves images (a clip of length
 1) and videos.
 """
-import os.path as osp
 from typing import List
 
 import cv2
 import numpy as np
+
+from vseg.io import read_image as read_png  # noqa: F401  (the image reader of the pipelines)
 
 
 def clip_frames(results: dict) -> List[dict]:
@@ -20,29 +21,6 @@ def clip_frames(results: dict) -> List[dict]:
     if not isinstance(frames, list) or not frames:
         raise ValueError(f"'frames' must be a non-empty list of frame dicts, got {frames!r}")
     return frames
-
-
-def read_png(path: str, color: bool) -> np.ndarray:
-    """Read an image file with OpenCV, raising a clear error naming the file.
-
-    Args:
-        path: image file.
-        color: True to read a 3-channel 8-bit image (returned in **RGB** order, (H, W, 3)
-            uint8); False to read the stored channels and depth unchanged (e.g. (H, W) uint16).
-
-    Returns:
-        The decoded array.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: file does not exist')
-    buffer = np.fromfile(path, dtype=np.uint8)
-    flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
-    array = cv2.imdecode(buffer, flag) if buffer.size else None
-    if array is None:
-        raise ValueError(f'{path}: unreadable or corrupt image file (cannot be decoded)')
-    if color or (array.ndim == 3 and array.shape[2] == 3):
-        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-    return array
 
 
 def nearest_resize(array: np.ndarray, size: tuple) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Segmentation and Tracking Quality, STQ = sqrt(AQ * SQ) (DESIGN.md §9.2, §12 item 18).
+"""Segmentation and Tracking Quality, STQ = sqrt(AQ * SQ) (docs/metrics.md, "STQ").
 
 The definition is the STEP benchmark's (deeplab2 ``evaluation/numpy/
 segmentation_and_tracking_quality.py``, ``STQuality``); this implementation is written from the
@@ -25,7 +25,7 @@ from typing import Dict, Hashable, List, Sequence, Tuple
 
 import numpy as np
 
-from knet.structures.panoptic import IGNORE_LABEL, LABEL_DIVISOR
+from ..panoptic import IGNORE_LABEL, LABEL_DIVISOR
 from .pairs import PairTable, check_class_ids, count_pairs
 
 

@@ -1,4 +1,4 @@
-"""Per-frame intersection tables of ground-truth and predicted panoptic ids (DESIGN.md §9.2-9.3).
+"""Per-frame intersection tables of ground-truth and predicted panoptic ids (docs/metrics.md).
 
 Both video metrics only need, per frame, how many pixels carry each (ground-truth id, predicted id)
 pair: STQ's confusion matrix, tube sizes and tube intersections are sums over this table, and a

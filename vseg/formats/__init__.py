@@ -1,0 +1,19 @@
+"""Ground-truth annotation formats: one decoder per on-disk format, in a registry.
+
+Dataset loaders, the online metrics and the offline evaluators all decode annotations through
+:func:`get_format`, so each on-disk encoding is written down exactly once. A format turns the
+annotation file(s) of one frame into ``(semantic, instance)`` maps: (H, W) dataset class ids
+(any integer type; the ignore label for void) and (H, W) int32 instance ids (0 = no instance,
+i.e. stuff or crowd). Class facts (thing ids, number of classes, ignore label, label divisor)
+are never part of a format: they come from dataset metainfo (:mod:`vseg.metainfo`).
+
+Entries: ``'kitti-step'`` (KITTI-STEP panoptic PNG) and ``'cityscapes'`` (Cityscapes
+``labelTrainIds`` + ``instanceTrainIds``); docs/data_formats.md describes both, and
+docs/adding_a_dataset.md how to add one.
+"""
+from .base import (AnnotationFormat, check_semantic, format_names, get_format,
+                   register_format)
+from . import step  # noqa: F401  (registers 'kitti-step' and 'cityscapes')
+
+__all__ = ['AnnotationFormat', 'check_semantic', 'format_names', 'get_format',
+           'register_format']
