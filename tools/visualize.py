@@ -1,8 +1,9 @@
-"""Colourise panoptic results and animate them per sequence (DESIGN.md §9.4, §12 item 19).
+"""Colourise panoptic results and animate them per sequence.
 
 Usage::
 
     python tools/visualize.py RESULTS_DIR [--img-dir DIR] [--fps 10] [--mp4] [--workers N]
+                              [--dataset kitti-step] [--layout knet]
 
 Reads ``RESULTS_DIR/panoptic/{seq}/{seq:06d}_{frame:06d}_{cat,ins}.png`` and writes
 
@@ -13,8 +14,10 @@ Reads ``RESULTS_DIR/panoptic/{seq}/{seq:06d}_{frame:06d}_{cat,ins}.png`` and wri
 * ``RESULTS_DIR/colorized_gif/{kind}/{seq}.gif`` for each kind above (frames in numeric order)
   and, with ``--mp4``, ``RESULTS_DIR/colorized_mp4/{kind}/{seq}.mp4``.
 
-Fixes of the original ``colorize_img.py``: the semantic map uses the class palette, 16-bit ids
-are not clipped to 8 bit, PNGs are written in true RGB order, GIF frames are sorted.
+Results are read with the layout's reader (:mod:`vseg.layouts`), the palette and ignore label
+come from the dataset metainfo (:mod:`vseg.metainfo`). Fixes of the original ``colorize_img.py``:
+the semantic map uses the class palette, 16-bit ids are not clipped to 8 bit, PNGs are written
+in true RGB order, GIF frames are sorted.
 """
 import argparse
 import os
@@ -27,10 +30,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from knet.datasets.step_metainfo import step_metainfo
 from knet.visualization import (FrameResult, colorize_ids, colorize_semantic,
-                                find_result_frames, make_panel, read_label_png, read_rgb,
-                                write_gif, write_video)
+                                find_result_frames, make_panel, read_rgb, write_gif,
+                                write_video)
+from vseg.layouts import layout_names
+from vseg.metainfo import dataset_metainfo, dataset_names
 
 #: Output kind -> file-name suffix of its per-frame PNG.
 KIND_SUFFIX = {'segmentation': 'cat', 'instance': 'ins', 'panel': 'panel'}
@@ -47,6 +51,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--mp4', action='store_true', help='also write one MP4 per sequence')
     parser.add_argument('--workers', type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help='parallel processes (1 = in-process)')
+    parser.add_argument('--dataset', default='kitti-step', choices=dataset_names(),
+                        help='dataset whose metainfo palette is used (default: %(default)s)')
+    parser.add_argument('--layout', default='knet', choices=layout_names(),
+                        help='layout of the results folder (default: %(default)s)')
     parser.add_argument('--panel-gap', type=int, default=4,
                         help='white separator width (pixels) between panel parts')
     return parser.parse_args(argv)
@@ -71,8 +79,9 @@ def render_frame(task: Tuple[str, FrameResult], results_dir: str,
         gap: panel separator width.
     """
     seq_name, frame = task
-    semantic = colorize_semantic(read_label_png(frame.cat_path), palette, ignore_label)
-    tracks = colorize_ids(read_label_png(frame.ins_path))
+    cat, ins = frame.read()
+    semantic = colorize_semantic(cat, palette, ignore_label)
+    tracks = colorize_ids(ins)
     outputs = {'segmentation': semantic, 'instance': tracks}
     if img_dir is not None:
         image = read_rgb(osp.join(img_dir, IMAGE_NAME.format(seq=frame.seq, frame=frame.frame)))
@@ -116,8 +125,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, int]]:
     args = parse_args(argv)
     if args.img_dir is not None and not osp.isdir(args.img_dir):
         raise FileNotFoundError(f'--img-dir {args.img_dir} does not exist')
-    sequences = find_result_frames(osp.join(args.results_dir, 'panoptic'))
-    meta = step_metainfo()
+    sequences = find_result_frames(args.results_dir, args.layout)
+    meta = dataset_metainfo(args.dataset)
     kinds = ['segmentation', 'instance'] + (['panel'] if args.img_dir is not None else [])
     tasks = [(seq_name, frame) for seq_name, frames in sequences.items() for frame in frames]
     run_parallel(partial(render_frame, results_dir=args.results_dir, palette=meta['palette'],

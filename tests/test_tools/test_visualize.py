@@ -81,12 +81,12 @@ def test_make_panel_shapes():
 
 
 def test_find_result_frames_numeric_order_and_missing_pair(results: Path):
-    sequences = find_result_frames(str(results / 'res' / 'panoptic'))
+    sequences = find_result_frames(str(results / 'res'))
     assert list(sequences) == ['2', '13']
     assert [f.frame for f in sequences['13']] == [8, 9, 10]
     os.remove(results / 'res' / 'panoptic' / '2' / '000002_000001_ins.png')
-    with pytest.raises(ValueError, match='000002_000001 has no _ins.png'):
-        find_result_frames(str(results / 'res' / 'panoptic'))
+    with pytest.raises(ValueError, match='000002_000001_cat.png has no matching _ins.png'):
+        find_result_frames(str(results / 'res'))
 
 
 def test_visualize_tool_end_to_end(results: Path):

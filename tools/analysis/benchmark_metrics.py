@@ -1,20 +1,25 @@
-"""Speed of the STQ / VPQ evaluators on KITTI-STEP-val-like data (DESIGN.md §9.2, §9.3).
+"""Speed of the STQ / VPQ evaluators on KITTI-STEP-val-like data (docs/metrics.md).
 
 Usage::
 
     python tools/analysis/benchmark_metrics.py [--sequences 3] [--frames 60] [--workers N]
-                                              [--out DIR] [--keep]
+                                              [--out DIR] [--keep] [--kitti-val] [--tools]
 
 Writes synthetic results + ground truth in the real layouts (375 x 1242 frames, ~20 segments per
 frame: stuff regions, moving cars and persons with track ids, void, noisy predictions with id
 switches and unassigned pixels), then prints frames/second for: PNG decoding only, decoding +
 pair counting with ``--workers`` processes (what the tools do), the STQ and VPQ (k = 1..4)
-accumulators alone, and the extrapolated time of the whole KITTI-STEP val evaluation (2,981
-frames, STQ + VPQ 1..4). Timings are wall clock and noisy on a shared machine.
+accumulators alone, and the time of the whole evaluation (STQ + VPQ 1..4 from one decoding
+pass), extrapolated to KITTI-STEP val (2,981 frames) unless ``--kitti-val`` generates all 2,981
+frames (9 sequences). ``--tools`` also times the two command lines as a user runs them
+(``tools/evaluate_stq.py`` then ``tools/evaluate_vpq.py`` sharing ``--tables-cache``), start-up
+included. Timings are wall clock and noisy on a shared machine.
 """
 import argparse
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Any, Callable, List, Optional, Tuple, Union
@@ -22,14 +27,13 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-_IMPORT_START = time.perf_counter()
-from video_knet.evaluation.functional import STQuality, VideoPanopticQuality  # noqa: E402
-from video_knet.evaluation.io import (default_workers, iter_pair_tables,  # noqa: E402
-                                      kitti_step_metainfo, pair_frames, read_prediction,
-                                      read_step_panoptic)
+from vseg.formats import get_format
+from vseg.layouts import get_layout
+from vseg.metainfo import dataset_metainfo
+from vseg.metrics import STQuality, VideoPanopticQuality
+from vseg.metrics.evaluate import Reading, default_workers, iter_pair_tables, pair_frames
 
-#: ``import video_knet`` (torch, mmengine) is a fixed start-up cost of both evaluator tools.
-IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 KITTI_STEP_VAL_FRAMES = 2981
 HEIGHT, WIDTH = 375, 1242
@@ -81,13 +85,14 @@ def _predict(sem: np.ndarray, inst: np.ndarray, rng: np.random.Generator, t: int
     return cat.astype(np.uint16), ins.astype(np.uint16)
 
 
-def make_data(root: str, num_seqs: int, num_frames: int, num_classes: int,
+def make_data(root: str, lengths: List[int], num_classes: int,
               thing_ids: List[int], seed: int = 0) -> Tuple[str, str]:
-    """Write ``root/gt/*_panoptic.png`` and ``root/results/panoptic/{seq}/*``; return both dirs."""
+    """Write ``root/gt/*_panoptic.png`` and ``root/results/panoptic/{seq}/*`` (sequence s with
+    ``lengths[s]`` frames); return both dirs."""
     rng = np.random.default_rng(seed)
     gt_dir, res_dir = os.path.join(root, 'gt'), os.path.join(root, 'results')
     os.makedirs(gt_dir, exist_ok=True)
-    for seq in range(num_seqs):
+    for seq, num_frames in enumerate(lengths):
         scene = _scene(rng, num_classes, thing_ids)
         seq_dir = os.path.join(res_dir, 'panoptic', str(seq))
         os.makedirs(seq_dir, exist_ok=True)
@@ -111,13 +116,15 @@ def _timed(fn: Callable[[], Any]) -> Tuple[Tuple[float, float], Any]:
 def benchmark(res_dir: str, gt_dir: str, workers: int, num_classes: int,
               thing_ids: List[int]) -> None:
     """Print the frames/second of every stage."""
-    frames = pair_frames(res_dir, gt_dir)
+    reading = Reading('kitti-step', 'knet', tuple(thing_ids))
+    frames = pair_frames(res_dir, gt_dir, reading=reading)
     n = len(frames)
-    decode_s, _ = _timed(lambda: [read_step_panoptic(f.gt_path).shape
-                                  + read_prediction(f.cat_path, f.ins_path).shape
+    fmt, layout = get_format(reading.format), get_layout(reading.layout)
+    decode_s, _ = _timed(lambda: [fmt.read_panoptic(f.gt, thing_ids, reading.label_divisor).shape
+                                  + layout.read_panoptic(f.pred, reading.label_divisor).shape
                                   for f in frames])  # decoded maps are dropped at once
-    serial_s, tables = _timed(lambda: list(iter_pair_tables(frames, 1, progress=False)))
-    parallel_s, _ = _timed(lambda: list(iter_pair_tables(frames, workers, progress=False)))
+    serial_s, tables = _timed(lambda: list(iter_pair_tables(frames, 1, reading, False)))
+    parallel_s, _ = _timed(lambda: list(iter_pair_tables(frames, workers, reading, False)))
 
     def run(metric: Union[STQuality, VideoPanopticQuality]) -> dict:
         """Feed every table to ``metric`` and return its result."""
@@ -137,14 +144,32 @@ def benchmark(res_dir: str, gt_dir: str, workers: int, num_classes: int,
     for name, (wall, cpu) in rows:
         cpu_note = '' if 'processes' in name else f', CPU {1000 * cpu / n:5.1f} ms/frame'
         print(f'  {name:45s} {n / wall:9.1f} frames/s  ({wall:6.2f} s{cpu_note})')
-    total = (parallel_s[0] + stq_s[0] + vpq_s[0]) / n * KITTI_STEP_VAL_FRAMES
-    cpu_total = (serial_s[1] + stq_s[1] + vpq_s[1]) / n * KITTI_STEP_VAL_FRAMES
+    total = parallel_s[0] + stq_s[0] + vpq_s[0]
+    cpu_total = serial_s[1] + stq_s[1] + vpq_s[1]
     print(f'STQ {100 * stq["STQ"]:.1f}  VPQ {100 * vpq["VPQ"]:.1f} on the synthetic data')
-    print(f'start-up (import video_knet, torch, mmengine): {IMPORT_SECONDS:.1f} s')
-    print(f'estimated KITTI-STEP val ({KITTI_STEP_VAL_FRAMES} frames, STQ + VPQ 1..4 from one '
-          f'decoding pass, {workers} processes, without start-up): {total:.1f} s wall; '
-          f'{cpu_total:.1f} CPU-seconds in all, i.e. {cpu_total / workers:.1f} s on {workers} '
-          'idle cores')
+    print(f'STQ + VPQ 1..4 from one decoding pass, {workers} processes, {n} frames: '
+          f'{total:.1f} s wall, {cpu_total:.1f} CPU-seconds in all')
+    if n != KITTI_STEP_VAL_FRAMES:
+        scale = KITTI_STEP_VAL_FRAMES / n
+        print(f'  extrapolated to KITTI-STEP val ({KITTI_STEP_VAL_FRAMES} frames): '
+              f'{total * scale:.1f} s wall; {cpu_total * scale / workers:.1f} s on {workers} '
+              'idle cores')
+
+
+def time_tools(res_dir: str, gt_dir: str, workers: int) -> None:
+    """Wall time of ``evaluate_stq.py`` then ``evaluate_vpq.py`` (shared tables cache), as a
+    user runs them: separate processes, start-up included."""
+    cache = os.path.join(os.path.dirname(res_dir), 'tables.npz')
+    total = 0.0
+    for tool in ('evaluate_stq.py', 'evaluate_vpq.py'):
+        cmd = [sys.executable, os.path.join(TOOLS, tool), res_dir, '--gt-dir', gt_dir,
+               '--workers', str(workers), '--tables-cache', cache, '--no-progress']
+        start = time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        seconds = time.perf_counter() - start
+        total += seconds
+        print(f'  {tool:18s} {seconds:6.1f} s  -> {out.strip().splitlines()[-1]}')
+    print(f'the two evaluator command lines: {total:.1f} s wall in all')
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -155,20 +180,29 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--workers', type=int, default=default_workers())
     parser.add_argument('--out', help='data folder (default: a temporary folder)')
     parser.add_argument('--keep', action='store_true', help='keep the generated data')
+    parser.add_argument('--kitti-val', action='store_true',
+                        help=f'generate all {KITTI_STEP_VAL_FRAMES} frames of a KITTI-STEP-val-'
+                             'sized split (9 sequences) instead of --sequences x --frames')
+    parser.add_argument('--tools', action='store_true',
+                        help='also time tools/evaluate_stq.py + tools/evaluate_vpq.py')
     parser.add_argument('--num-classes', type=int, help='default: KITTI-STEP metainfo')
     parser.add_argument('--thing-ids', type=int, nargs='+', help='default: KITTI-STEP metainfo')
     args = parser.parse_args(argv)
-    num_classes, thing_ids = args.num_classes, args.thing_ids
-    if num_classes is None or thing_ids is None:
-        meta = kitti_step_metainfo()
-        num_classes, thing_ids = len(meta['classes']), list(meta['thing_ids'])
+    meta = dataset_metainfo('kitti-step')
+    num_classes = args.num_classes if args.num_classes is not None else len(meta['classes'])
+    thing_ids = args.thing_ids if args.thing_ids is not None else list(meta['thing_ids'])
+    lengths = [args.frames] * args.sequences
+    if args.kitti_val:
+        lengths = [KITTI_STEP_VAL_FRAMES // 9 + (i < KITTI_STEP_VAL_FRAMES % 9) for i in range(9)]
     root = args.out or tempfile.mkdtemp(prefix='knet_metric_bench_')
     try:
         start = time.perf_counter()
-        gt_dir, res_dir = make_data(root, args.sequences, args.frames, num_classes, thing_ids)
-        print(f'generated {args.sequences} x {args.frames} frames in {root} '
+        gt_dir, res_dir = make_data(root, lengths, num_classes, thing_ids)
+        print(f'generated {len(lengths)} sequences, {sum(lengths)} frames in {root} '
               f'({time.perf_counter() - start:.1f} s)')
         benchmark(res_dir, gt_dir, args.workers, num_classes, thing_ids)
+        if args.tools:
+            time_tools(res_dir, gt_dir, args.workers)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

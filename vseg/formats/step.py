@@ -55,7 +55,9 @@ class KITTISTEPFormat(AnnotationFormat):
         # BGRA bytes read as little-endian uint32 are B | G << 8 | R << 16 | A << 24, and the
         # STEP id R << 16 | (G * 256 + B) is exactly the low 24 bits.
         bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-        return (bgra.view(np.uint32)[..., 0] & 0xFFFFFF).astype(np.int64)
+        ids = np.empty(image.shape[:2], dtype=np.int64)
+        np.bitwise_and(bgra.view(np.uint32)[..., 0], 0xFFFFFF, out=ids, casting='unsafe')
+        return ids
 
     def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
         """``{(seq, frame): {'seg_path': ...}}`` of ``gt_dir/{seq:06d}_{frame:06d}_panoptic.png``."""

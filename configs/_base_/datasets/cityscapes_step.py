@@ -46,5 +46,5 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # Image panoptic quality (PQ, PQ_th, PQ_st) over all val frames.
-val_evaluator = dict(type='VideoPanopticMetric', metric='PQ')
+val_evaluator = dict(type='PanopticMetric')
 test_evaluator = val_evaluator
