@@ -1,6 +1,7 @@
 """Arrange the official KITTI-STEP downloads into the layout read by ``KITTISTEPDataset``.
 
-DESIGN.md §8.1. Inputs (never moved, renamed or deleted; the original script moved them):
+The layout is in docs/data_formats.md. Inputs (never moved, renamed or deleted; the original script
+moved them):
 
 * ``--kitti-root``: KITTI tracking images ``training/image_02/{seq:04d}/{frame:06d}.png`` and
   ``testing/image_02/{seq:04d}/{frame:06d}.png`` (``data_tracking_image_2.zip``);

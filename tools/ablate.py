@@ -1,39 +1,40 @@
-"""Run an ablation study end to end: train, infer, evaluate, tabulate (DESIGN.md §4, §5.4, §11.1).
+"""Run an ablation study end to end: train, infer, evaluate, tabulate.
 
 Usage::
 
-    python tools/ablate.py --configs C1.py C2.py ... --work-root DIR [--gpus N]
-        [--cfg-options k=v ...] [--device cpu|cuda] [--gt-dir DIR] [--data-root DIR]
-    python tools/ablate.py --experiments EXPERIMENTS.py --work-root DIR [...]
-    python tools/ablate.py --toy --work-root DIR [--toy-iters N] [--toy-config CFG]
+    python tools/ablate.py CONFIG_OR_GLOB [...] --work-root DIR [--gpus N] [--device cpu|cuda]
+        [--cfg-options k=v ...] [--data-root DIR] [--gt-dir DIR] [--split val] [--dry-run]
+    python tools/ablate.py --toy --work-root DIR [--toy-iters N]
+
+The config files are the only declaration of a study: one experiment per file (quote globs, e.g.
+``'configs/video_knet_kitti_step/ablations/*.py'``). ``--toy`` is the preset of :data:`TOY`: the toy
+Video K-Net and its variants under ``configs/toy/ablations/`` (four kernel-updater modes, three
+reference intervals) on the synthetic KITTI-STEP data on CPU, generated with
+``tools/make_toy_step.py`` when missing.
 
 For every experiment: train with ``tools/train.py`` (``tools/dist_train.sh`` when ``--gpus`` > 1),
-run ``tools/inference.py`` on the val split with the last checkpoint, score the results with
-``tools/evaluate_stq.py`` and ``tools/evaluate_vpq.py`` (``--json``), then write
-``DIR/results.md``: one Markdown table ``| experiment | STQ | AQ | SQ | VPQ | VPQ k=1 |`` per
-group, in percent with one decimal like the tables of DESIGN.md §11.1. VPQ is the mean over the
-windows k = 1..4 (a true video metric, §12 item 18); ``VPQ k=1`` is the per-frame figure that the
-original README reports.
+run ``tools/inference.py`` on the split with the last checkpoint, score the results with
+``tools/evaluate_stq.py`` and ``tools/evaluate_vpq.py`` (``--json``); each stage is a subprocess.
+Then ``DIR/results.md`` gets one Markdown table per knob, ``| experiment | value | STQ | AQ | SQ |
+VPQ | VPQ k=1 |`` in percent with one decimal. The tables come from the configs themselves: an
+experiment whose config inherits a single ``_base_`` file is grouped by that parent and by the keys
+it changes (its diff to the parent; a changed ``type`` stands for its whole sub-config), and the
+parent, when it is in the run too, is the first row of each of its tables. VPQ is the mean over the
+windows k = 1..4; ``VPQ k=1`` is the per-frame figure that the original README reports.
 
-Per experiment, ``DIR/{name}/`` holds ``config.py`` (the merged config that training and
-inference both use), ``train/`` (work dir), ``results/`` (inference output), ``stq.json``,
-``vpq.json``, ``logs/{stage}.log``, ``state.json`` (finished stages) and, once everything is
-done, ``done.json`` with the figures. Re-running is idempotent: finished experiments are skipped,
-a crashed one continues at its first unfinished stage (training with ``--resume``, i.e. from the
-latest checkpoint of its work dir; inference skips complete sequences). Changing an unfinished
-experiment's config is refused (delete ``DIR/{name}`` to start it again).
-
-``--experiments FILE.py`` is an mmengine config file defining ``experiments = [dict(name=...,
-config=..., cfg_options=dict(...), group=...), ...]`` (``cfg_options`` and ``group`` optional).
-Global ``--cfg-options`` apply to every experiment, before the experiment's own options.
-
-``--toy`` runs the study of the ablation README on the synthetic KITTI-STEP data on CPU
-(generated with :func:`knet.datasets.make_toy_step` when missing): the five kernel-updater modes
-(§4; reference offsets [-2, -1, 1, 2]) and the four reference intervals (§5.4; updater
-``gated``). The "base [-2, 2]" run has the same config as ``updator-gated``, so it is trained
-once and reported in both tables.
+Per experiment, ``DIR/{name}/`` (``name``: the config file's stem) holds ``config.py`` (the merged
+config that training and inference both use), ``train/`` (work dir), ``results/`` (inference
+output), ``stq.json``, ``vpq.json``, ``logs/{stage}.log``, ``state.json`` (finished stages) and,
+once everything is done, ``done.json`` with the figures. Re-running is idempotent: finished
+experiments are skipped, a crashed one continues at its first unfinished stage (training with
+``--resume``, i.e. from the latest checkpoint of its work dir; inference skips complete
+sequences). Changing an unfinished experiment's config is refused (delete ``DIR/{name}`` to start
+it again). Experiments whose merged configs are identical are run once.
 """
 import argparse
+import ast
+import functools
+import glob
 import json
 import os
 import os.path as osp
@@ -43,18 +44,27 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
-from video_knet.apis.ablation import (COLUMNS, VPQ_WINDOWS, Experiment, Row, config_experiments,
-                                      data_root_of, format_percent, load_experiments_file,
-                                      merged_config, results_markdown, study_experiments)
-
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_TOY_CONFIG = osp.join(REPO_ROOT, 'configs', 'toy', 'video-knet_r18_toy.py')
+#: The ``--toy`` preset: the toy Video K-Net (the base of every table) and its ablations.
+TOY = ('configs/toy/video-knet_r18_toy.py', 'configs/toy/ablations/*.py')
 STAGES = ('train', 'inference', 'stq', 'vpq')
+#: Table columns: header -> key of the figures dict.
+COLUMNS = OrderedDict([('STQ', 'STQ'), ('AQ', 'AQ'), ('SQ', 'SQ'), ('VPQ', 'VPQ'),
+                       ('VPQ k=1', 'VPQ_k1')])
+#: VPQ window sizes averaged into the ``VPQ`` column.
+VPQ_WINDOWS = (1, 2, 3, 4)
+#: Shown for a key that one of two compared configs does not have.
+ABSENT = '-'
+
+#: A table row: experiment label, value cell, figures (None until done), status.
+Row = Tuple[str, str, Optional[Dict[str, Optional[float]]], str]
+#: A table: the parent config (None: experiments of no table) and the keys changed from it.
+GroupKey = Tuple[Optional[str], Tuple[str, ...]]
 
 
 class StageError(RuntimeError):
@@ -74,21 +84,287 @@ class Settings:
     verbose: bool = False
 
 
-# ------------------------------------------------------------------------------- execution
+# ------------------------------------------------------------------------ configs and diffs
+
+
+def expand_configs(patterns: Sequence[str], root: str = '.') -> List[str]:
+    """Config files named by ``patterns`` (paths or globs, relative to ``root``), in order.
+
+    A glob expands to its sorted matches; a file named twice is kept once.
+
+    Raises:
+        FileNotFoundError: for a path that does not exist or a glob without a match.
+    """
+    configs: List[str] = []
+    for pattern in patterns:
+        full = pattern if osp.isabs(pattern) else osp.join(root, pattern)
+        if glob.has_magic(full):
+            matches = sorted(glob.glob(full))
+            if not matches:
+                raise FileNotFoundError(f'no config file matches {pattern}')
+        elif osp.isfile(full):
+            matches = [full]
+        else:
+            raise FileNotFoundError(f'config {pattern} does not exist')
+        configs.extend(osp.abspath(path) for path in matches)
+    return list(OrderedDict.fromkeys(configs))
+
+
+def experiment_names(configs: Sequence[str]) -> List[str]:
+    """Folder names: each config's file stem (``-2``, ``-3`` ... when two stems clash)."""
+    names: List[str] = []
+    seen: Dict[str, int] = {}
+    for config in configs:
+        stem = osp.splitext(osp.basename(config))[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f'{stem}-{seen[stem]}')
+    return names
+
+
+def config_parent(config: str) -> Optional[str]:
+    """The absolute path of the single ``_base_`` file of ``config`` (None for zero or several)."""
+    with open(config) as f:
+        tree = ast.parse(f.read(), config)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == '_base_' for target in node.targets):
+            value = ast.literal_eval(node.value)
+            bases = [value] if isinstance(value, str) else list(value)
+            if len(bases) == 1:
+                return osp.abspath(osp.join(osp.dirname(config), bases[0]))
+    return None
+
+
+def flatten(value: Any, prefix: str = '') -> Dict[str, Any]:
+    """Nested dicts -> ``{'a.b.c': leaf}``; lists stay leaves, tuples become lists."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: Dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(flatten(item, f'{prefix}.{key}' if prefix else str(key)))
+    return flat
+
+
+@functools.lru_cache(maxsize=None)
+def load_config(config: str) -> Config:
+    """``config`` as read by mmengine, once per process (read-only: for comparisons)."""
+    return Config.fromfile(config)
+
+
+def config_diff(config: str, parent: str) -> Dict[str, Tuple[Any, Any]]:
+    """The keys ``config`` changes with respect to ``parent``: ``{dotted key: (old, new)}``.
+
+    Both files are read as they are (no overrides); a key missing on one side is :data:`ABSENT`.
+    Where ``X.type`` changes, ``X.type`` stands for every changed key under ``X`` (a replaced
+    sub-config, e.g. another backbone).
+    """
+    old = flatten(load_config(parent).to_dict())
+    new = flatten(load_config(config).to_dict())
+    changed = {key: (old.get(key, ABSENT), new.get(key, ABSENT))
+               for key in sorted(set(old) | set(new))
+               if old.get(key, ABSENT) != new.get(key, ABSENT)}
+    replaced = [key[:-len('.type')] for key in changed if key.endswith('.type')]
+    return {key: values for key, values in changed.items()
+            if not any(key.startswith(f'{p}.') and key != f'{p}.type' for p in replaced)}
+
+
+def short_key(key: str) -> str:
+    """The last two components of a dotted key (``kernel_updator_cfg.update_mode``)."""
+    return '.'.join(key.split('.')[-2:])
+
+
+def format_value(value: Any) -> str:
+    """A config value as a table cell (``|`` escaped)."""
+    return str(value).replace('|', '\\|')
+
+
+def data_root_of(cfg: Config) -> str:
+    """The ``data_root`` of the test (else val) dataloader's dataset."""
+    for section in ('test_dataloader', 'val_dataloader'):
+        for key, value in flatten(cfg.get(section) or {}, section).items():
+            if key.split('.')[-1] == 'data_root':
+                return str(value)
+    raise KeyError(f'{cfg.filename}: no data_root in test_dataloader / val_dataloader; pass '
+                   f'--gt-dir')
+
+
+def data_root_options(cfg: Config, data_root: str) -> Dict[str, str]:
+    """Overrides setting every ``data_root`` of the train/val/test dataloaders to ``data_root``."""
+    options = {}
+    for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for key in flatten(cfg.get(section) or {}, section):
+            if key.split('.')[-1] == 'data_root':
+                options[key] = data_root
+    if not options:
+        raise KeyError(f'{cfg.filename}: no dataloader has a `data_root` to override')
+    return options
+
+
+def merged_config(config: str, options: Dict[str, Any], data_root: Optional[str]) -> Config:
+    """``config`` with every dataloader's ``data_root`` set (if given), then ``options``."""
+    cfg = Config.fromfile(config)
+    if data_root is not None:
+        cfg.merge_from_dict(data_root_options(cfg, data_root))
+    cfg.merge_from_dict(dict(options))
+    return cfg
+
+
+# ------------------------------------------------------------------------------- planning
 
 
 @dataclass
 class Plan:
-    """An experiment ready to run: its merged config text and its ground-truth folder."""
+    """An experiment ready to run.
 
-    exp: Experiment
+    Args:
+        name: folder name under the work root (the config's stem).
+        config: config file (absolute path).
+        config_text: merged config (data root and ``--cfg-options`` applied).
+        gt_dir: ground-truth folder of the evaluators.
+        parent: the config's single ``_base_`` file, if any.
+        diff: what ``config`` changes with respect to ``parent`` (:func:`config_diff`).
+        same_as: name of an earlier experiment with the same merged config (run once).
+    """
+
+    name: str
+    config: str
     config_text: str
     gt_dir: str
+    parent: Optional[str] = None
+    diff: Dict[str, Tuple[Any, Any]] = field(default_factory=dict)
     same_as: Optional[str] = None
 
     def path(self, root: str, *parts: str) -> str:
         """A path inside the experiment folder ``root/{name}``."""
-        return osp.join(root, self.exp.name, *parts)
+        return osp.join(root, self.name, *parts)
+
+
+def make_plans(configs: Sequence[str], options: Dict[str, Any], data_root: Optional[str],
+               gt_dir: Optional[str], split: str) -> List[Plan]:
+    """Merge every config up front (errors surface before anything runs); find duplicates."""
+    plans: List[Plan] = []
+    first_with_text: Dict[str, str] = {}
+    for name, config in zip(experiment_names(configs), configs):
+        cfg = merged_config(config, options, data_root)
+        text = cfg.pretty_text
+        gt = gt_dir or osp.join(data_root_of(cfg), 'video_sequence', split)
+        parent = config_parent(config)
+        diff = config_diff(config, parent) if parent is not None else {}
+        plans.append(Plan(name, config, text, gt, parent, diff, first_with_text.get(text)))
+        first_with_text.setdefault(text, name)
+    return plans
+
+
+def table_groups(plans: Sequence[Plan]) -> Dict[GroupKey, List[Tuple[Plan, str]]]:
+    """The tables of a run, in order: ``(parent, changed keys) -> [(plan, value cell), ...]``.
+
+    An experiment with a parent and a non-empty diff joins the table of that parent and those
+    keys, after the parent's own row when the parent is in the run; every other experiment that
+    is no parent of a table goes to the table ``(None, ())`` with an empty value cell.
+    """
+    by_config = {plan.config: plan for plan in plans}
+    groups: Dict[GroupKey, List[Tuple[Plan, str]]] = {}
+    for plan in plans:
+        if plan.parent is None or not plan.diff:
+            continue
+        keys = tuple(plan.diff)
+        rows = groups.setdefault((plan.parent, keys), [])
+        if not rows and plan.parent in by_config:
+            base_value = '; '.join(format_value(plan.diff[key][0]) for key in keys)
+            rows.append((by_config[plan.parent], base_value))
+        rows.append((plan, '; '.join(format_value(plan.diff[key][1]) for key in keys)))
+    in_tables = {plan.config for rows in groups.values() for plan, _ in rows}
+    for plan in plans:
+        if plan.config not in in_tables:
+            groups.setdefault((None, ()), []).append((plan, ''))
+    return groups
+
+
+def group_title(parent: Optional[str], keys: Tuple[str, ...]) -> str:
+    """Heading of a table: the changed keys and the config they are changed from."""
+    if parent is None:
+        return 'Other experiments'
+    names = ', '.join(f'`{short_key(key)}`' for key in keys)
+    return f'{names} (vs `{osp.splitext(osp.basename(parent))[0]}`)'
+
+
+# ------------------------------------------------------------------------------- results
+
+
+def format_percent(value: Optional[float]) -> str:
+    """A fraction as a percentage with one decimal (``n/a`` when undefined)."""
+    return 'n/a' if value is None else f'{100 * value:.1f}'
+
+
+def results_table(rows: Sequence[Row]) -> List[str]:
+    """Markdown lines of one table; the best value of each column is bold.
+
+    Args:
+        rows: ``(label, value, figures or None, status)``; rows without figures show ``status``.
+    """
+    best = {}
+    for key in COLUMNS.values():
+        values = [value for _, _, figures, _ in rows if figures is not None
+                  for value in [figures.get(key)] if value is not None]
+        if len(values) > 1:
+            best[key] = format_percent(max(values))
+    lines = ['| experiment | value | ' + ' | '.join(COLUMNS) + ' |',
+             '|---|---|' + '---|' * len(COLUMNS)]
+    for label, value, figures, status in rows:
+        if figures is None:
+            cells = [status] + [''] * (len(COLUMNS) - 1)
+        else:
+            cells = []
+            for key in COLUMNS.values():
+                text = format_percent(figures.get(key))
+                cells.append(f'**{text}**' if best.get(key) == text else text)
+        lines.append(f'| {label} | {value} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def results_markdown(plans: Sequence[Plan], records: Dict[str, dict],
+                     failures: Dict[str, str], intro: str) -> str:
+    """The results page: a title, ``intro``, then one table per :func:`table_groups` entry.
+
+    Args:
+        plans: every experiment of the run.
+        records: done records by experiment name.
+        failures: failed stage by experiment name (other rows without a record are pending).
+        intro: paragraph under the title (how the figures were obtained).
+    """
+    lines = ['# Ablation results', '', intro, '']
+    for (parent, keys), members in table_groups(plans).items():
+        rows: List[Row] = []
+        for plan, value in members:
+            record = records.get(plan.name)
+            label = plan.name + (' (base)' if plan.config == parent else '')
+            if record is not None and record.get('same_as'):
+                label += f' (= {record["same_as"]})'
+            status = f'failed ({failures[plan.name]})' if plan.name in failures else 'pending'
+            rows.append((label, value, None if record is None else record['figures'], status))
+        lines += [f'## {group_title(parent, keys)}', ''] + results_table(rows) + ['']
+    return '\n'.join(lines)
+
+
+def write_results(path: str, plans: List[Plan], records: Dict[str, dict], settings: Settings,
+                  failures: Dict[str, str]) -> str:
+    """Write ``results.md`` (see :func:`results_markdown`) and return its text."""
+    stq_mode = 'legacy (original evaluate_stq.py)' if settings.legacy_stq else 'official'
+    text = results_markdown(plans, records, failures, (
+        f'Split `{settings.split}`. STQ / AQ / SQ: `tools/evaluate_stq.py` ({stq_mode} thing '
+        f'classes); VPQ: `tools/evaluate_vpq.py`, mean over windows k = '
+        f'{", ".join(map(str, VPQ_WINDOWS))}; VPQ k=1: the per-frame figure of the original '
+        'README. Each table is one knob: the keys its configs change with respect to the base '
+        'config named in its heading. Percent; best of each column in bold.'))
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+    return text
+
+
+# ------------------------------------------------------------------------------- execution
 
 
 def read_json(path: str) -> Optional[dict]:
@@ -209,13 +485,13 @@ def run_stage(stage: str, plan: Plan, settings: Settings, state: dict) -> dict:
     if stage == 'train':
         resumed = latest_checkpoint(work_dir)
         if resumed is not None:
-            print(f'[ablate] {plan.exp.name}: resuming training from {resumed}', flush=True)
+            print(f'[ablate] {plan.name}: resuming training from {resumed}', flush=True)
         if settings.gpus > 1:
             env['PORT'] = str(free_port())
         run_command(train_command(config, work_dir, settings), log, env, settings.verbose)
         checkpoint = latest_checkpoint(work_dir)
         if checkpoint is None:
-            raise StageError(f'{plan.exp.name}: training finished but {work_dir}/last_checkpoint '
+            raise StageError(f'{plan.name}: training finished but {work_dir}/last_checkpoint '
                              f'names no checkpoint (is the CheckpointHook disabled?)')
         return dict(checkpoint=checkpoint, resumed_from=resumed)
     if stage == 'inference':
@@ -226,7 +502,7 @@ def run_stage(stage: str, plan: Plan, settings: Settings, state: dict) -> dict:
     run_command(evaluate_command(stage, results, plan.gt_dir, out_json, settings), log, env,
                 settings.verbose)
     if read_json(out_json) is None:
-        raise StageError(f'{plan.exp.name}: evaluate_{stage}.py wrote no readable {out_json}')
+        raise StageError(f'{plan.name}: evaluate_{stage}.py wrote no readable {out_json}')
     return dict(json=out_json)
 
 
@@ -255,13 +531,13 @@ def prepare_folder(plan: Plan, settings: Settings) -> Optional[dict]:
     done = read_json(plan.path(settings.work_root, 'done.json'))
     if done is not None and 'figures' in done:
         if old_text is not None and old_text != plan.config_text:
-            print(f'[ablate] warning: {plan.exp.name} finished with a different config; '
+            print(f'[ablate] warning: {plan.name} finished with a different config; '
                   f'showing its old figures (delete {osp.dirname(config_path)} to re-run)')
         return done
     if old_text is not None and old_text != plan.config_text:
         raise ValueError(f'{config_path} differs from the config now requested for '
-                         f'{plan.exp.name} (config or --cfg-options changed); delete '
-                         f'{osp.dirname(config_path)} to restart it, or use another name')
+                         f'{plan.name} (config or --cfg-options changed); delete '
+                         f'{osp.dirname(config_path)} to restart it')
     if old_text is None:
         os.makedirs(osp.dirname(config_path), exist_ok=True)
         with open(config_path, 'w') as f:
@@ -273,38 +549,35 @@ def run_experiment(plan: Plan, settings: Settings, index: str) -> dict:
     """Run the unfinished stages of a prepared experiment and write its ``done.json``.
 
     Returns:
-        The done record: name, label, group, config, cfg_options, figures, stage times.
+        The done record: name, config, checkpoint, figures, stage times.
     """
-    name = plan.exp.name
     state_path = plan.path(settings.work_root, 'state.json')
     state = read_json(state_path) or {}
     for stage in STAGES:
         if stage in state:
-            print(f'[ablate] {index} {name}: {stage} already done', flush=True)
+            print(f'[ablate] {index} {plan.name}: {stage} already done', flush=True)
             continue
-        print(f'[ablate] {index} {name}: {stage} ...', flush=True)
+        print(f'[ablate] {index} {plan.name}: {stage} ...', flush=True)
         start = time.time()
         state[stage] = dict(run_stage(stage, plan, settings, state),
                             seconds=round(time.time() - start, 1))
         write_json(state_path, state)
-        print(f'[ablate] {index} {name}: {stage} done in {state[stage]["seconds"]:.0f}s',
+        print(f'[ablate] {index} {plan.name}: {stage} done in {state[stage]["seconds"]:.0f}s',
               flush=True)
     figures = read_figures(state['stq']['json'], state['vpq']['json'])
-    record = dict(name=name, label=plan.exp.label, group=plan.exp.group, config=plan.exp.config,
-                  cfg_options=plan.exp.cfg_options, checkpoint=state['train']['checkpoint'],
+    record = dict(name=plan.name, config=plan.config, checkpoint=state['train']['checkpoint'],
                   figures=figures, seconds={s: state[s]['seconds'] for s in STAGES},
                   finished=time.strftime('%Y-%m-%d %H:%M:%S'))
     write_json(plan.path(settings.work_root, 'done.json'), record)
-    print(f'[ablate] {index} {name}: ' + '  '.join(
+    print(f'[ablate] {index} {plan.name}: ' + '  '.join(
         f'{header} {format_percent(figures[key])}' for header, key in COLUMNS.items()),
         flush=True)
     return record
 
 
 def alias_record(plan: Plan, source: dict, settings: Settings) -> dict:
-    """Done record of an experiment whose config equals the finished ``source``'s."""
-    record = dict(source, name=plan.exp.name, label=plan.exp.label, group=plan.exp.group,
-                  cfg_options=plan.exp.cfg_options, same_as=source['name'])
+    """Done record of an experiment whose merged config equals the finished ``source``'s."""
+    record = dict(source, name=plan.name, config=plan.config, same_as=source['name'])
     os.makedirs(plan.path(settings.work_root), exist_ok=True)
     with open(plan.path(settings.work_root, 'config.py'), 'w') as f:
         f.write(plan.config_text)
@@ -312,39 +585,49 @@ def alias_record(plan: Plan, source: dict, settings: Settings) -> dict:
     return record
 
 
-def write_results(path: str, plans: List[Plan], records: Dict[str, dict], settings: Settings,
-                  failures: Dict[str, str]) -> str:
-    """Write ``results.md``: one table per group, in the experiments' order.
+def run_plan(plan: Plan, settings: Settings, index: str, records: Dict[str, dict],
+             finished: Optional[dict]) -> Optional[str]:
+    """Run (or reuse) one experiment, adding its record; returns the failed stage, if any."""
+    if plan.same_as is not None:
+        if plan.same_as not in records:
+            return f'as {plan.same_as}'
+        records[plan.name] = alias_record(plan, records[plan.same_as], settings)
+        print(f'[ablate] {index} {plan.name}: same config as {plan.same_as}, reused')
+        return None
+    if finished is not None:
+        records[plan.name] = finished
+        print(f'[ablate] {index} {plan.name}: already done, skipped', flush=True)
+        return None
+    try:
+        records[plan.name] = run_experiment(plan, settings, index)
+    except StageError as error:
+        state = read_json(plan.path(settings.work_root, 'state.json')) or {}
+        stage = next(s for s in STAGES if s not in state)
+        print(f'[ablate] {index} {plan.name}: FAILED in {stage}: {error}', flush=True)
+        return stage
+    return None
 
-    Args:
-        path: output Markdown file.
-        plans: every experiment of the run.
-        records: done records by experiment name.
-        settings: run settings (for the header).
-        failures: failed stage by experiment name.
+
+def run_all(plans: List[Plan], settings: Settings) -> Tuple[Dict[str, dict], Dict[str, str]]:
+    """Run every plan in order, rewriting ``results.md`` after each.
 
     Returns:
-        The Markdown text.
+        ``(records, failures)``: done records and failed stages by experiment name.
     """
-    groups: Dict[Optional[str], List[Row]] = OrderedDict()
-    for plan in plans:
-        record = records.get(plan.exp.name)
-        status = f'failed ({failures[plan.exp.name]})' if plan.exp.name in failures else 'pending'
-        label = str(plan.exp.label)
-        if record is not None and record.get('same_as'):
-            label += f' (= {record["same_as"]})'
-        groups.setdefault(plan.exp.group, []).append(
-            (label, None if record is None else record['figures'], status))
-    stq_mode = 'legacy (original evaluate_stq.py)' if settings.legacy_stq else 'official'
-    text = results_markdown(groups, (
-        f'Split `{settings.split}`. STQ / AQ / SQ: `tools/evaluate_stq.py` ({stq_mode} thing '
-        f'classes); VPQ: `tools/evaluate_vpq.py`, mean over windows k = '
-        f'{", ".join(map(str, VPQ_WINDOWS))}; VPQ k=1: the per-frame figure of the original '
-        'README (DESIGN.md §11.1, §12 item 18). Percent; best of each column in bold.'))
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
-    return text
+    finished = {plan.name: prepare_folder(plan, settings)
+                for plan in plans if plan.same_as is None}
+    results_md = osp.join(settings.work_root, 'results.md')
+    records: Dict[str, dict] = {}
+    failures: Dict[str, str] = {}
+    for number, plan in enumerate(plans, 1):
+        failed = run_plan(plan, settings, f'({number}/{len(plans)})', records,
+                          finished.get(plan.name))
+        if failed is not None:
+            failures[plan.name] = failed
+        write_results(results_md, plans, records, settings, failures)
+    print(f'[ablate] {len(records)}/{len(plans)} experiments done; table: {results_md}',
+          flush=True)
+    return records, failures
 
 
 # ------------------------------------------------------------------------------------- main
@@ -352,15 +635,12 @@ def write_results(path: str, plans: List[Plan], records: Dict[str, dict], settin
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments (``argv=None`` reads ``sys.argv``)."""
-    parser = argparse.ArgumentParser(description='Train, infer and evaluate a set of ablation '
-                                     'experiments; write WORK_ROOT/results.md')
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument('--configs', nargs='+', help='one experiment per config file')
-    source.add_argument('--experiments', metavar='FILE.py',
-                        help='config file defining `experiments = [dict(name, config, '
-                        'cfg_options, group), ...]`')
-    source.add_argument('--toy', action='store_true',
-                        help='the 9-run updater / reference-interval study on synthetic data')
+    parser = argparse.ArgumentParser(description='Train, infer and evaluate one experiment per '
+                                     'config file; write WORK_ROOT/results.md')
+    parser.add_argument('configs', nargs='*', metavar='CONFIG',
+                        help='config files or quoted globs, one experiment per file')
+    parser.add_argument('--toy', action='store_true', help='the toy preset: ' + ' '.join(TOY)
+                        + ' on the synthetic KITTI-STEP data (CPU)')
     parser.add_argument('--work-root', required=True, help='folder of all experiment outputs')
     parser.add_argument('--gpus', type=int, default=1,
                         help='processes per experiment (>1: dist_train.sh and torchrun '
@@ -377,104 +657,65 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="STQ as the original evaluate_stq.py (README parity)")
     parser.add_argument('--validate', action='store_true',
                         help='keep the validation loop during training (off by default)')
-    parser.add_argument('--toy-config', default=DEFAULT_TOY_CONFIG,
-                        help='config of --toy (default: %(default)s)')
-    parser.add_argument('--toy-data', help='synthetic data root of --toy (default: the toy '
-                        "config's data_root); generated when missing")
-    parser.add_argument('--toy-iters', type=int, help='shorten --toy training to N iterations')
-    parser.add_argument('--dry-run', action='store_true', help='print the plan and stop')
+    parser.add_argument('--toy-iters', type=int,
+                        help='with --toy: train N iterations (train_cfg.max_iters=N)')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='print the plan and the empty tables; run nothing')
     parser.add_argument('--verbose', action='store_true', help='echo the stage outputs')
     args = parser.parse_args(argv)
+    if bool(args.configs) == args.toy:
+        parser.error('give config files or --toy (not both)')
+    if args.toy_iters is not None and not args.toy:
+        parser.error('--toy-iters applies to --toy only; use --cfg-options '
+                     'train_cfg.max_iters=N')
     if args.gpus < 1:
         parser.error(f'--gpus must be >= 1, got {args.gpus}')
     return args
 
 
-def ensure_toy_data(root: str) -> None:
+def ensure_toy_data(root: str, log_path: str) -> None:
     """Generate the synthetic KITTI-STEP data in ``root`` unless both splits exist."""
     splits = [osp.join(root, 'video_sequence', split) for split in ('train', 'val')]
     if all(osp.isdir(path) and os.listdir(path) for path in splits):
         print(f'[ablate] toy data: {root}', flush=True)
         return
-    from knet.datasets.toy_step import make_toy_step
     print(f'[ablate] generating the synthetic KITTI-STEP data in {root} ...', flush=True)
-    counts = make_toy_step(root)
-    print(f'[ablate] toy data written: {counts}', flush=True)
+    run_command([sys.executable, osp.join(REPO_ROOT, 'tools', 'make_toy_step.py'), '--out',
+                 root], log_path)
 
 
-def make_plans(experiments: List[Experiment], options: Dict[str, Any],
-               data_root: Optional[str], gt_dir: Optional[str], split: str) -> List[Plan]:
-    """Merge every config up front (errors surface before anything runs); find duplicates."""
-    names = [exp.name for exp in experiments]
-    clashes = sorted({name for name in names if names.count(name) > 1})
-    if clashes:
-        raise ValueError(f'experiment names must be unique, repeated: {clashes}')
-    plans: List[Plan] = []
-    first_with_text: Dict[str, str] = {}
-    for exp in experiments:
-        cfg = merged_config(exp, options, data_root)
-        text = cfg.pretty_text
-        gt = gt_dir or osp.join(data_root_of(cfg), 'video_sequence', split)
-        plans.append(Plan(exp, text, gt, first_with_text.get(text)))
-        first_with_text.setdefault(text, exp.name)
-    return plans
+def select_configs(args: argparse.Namespace) -> Tuple[List[str], Dict[str, Any], Optional[str]]:
+    """The config files, the global overrides and the data root override of the command line.
 
-
-def select_experiments(args: argparse.Namespace) -> Tuple[List[Experiment], Optional[str]]:
-    """The experiments of the command line and the data root override (toy data for --toy)."""
-    if args.toy:
-        data_root = args.data_root or args.toy_data or data_root_of(
-            Config.fromfile(args.toy_config))
-        if not args.dry_run:
-            ensure_toy_data(data_root)
-        return study_experiments(args.toy_config, args.toy_iters), data_root
-    if args.toy_iters is not None:
-        raise ValueError('--toy-iters applies to --toy only; use --cfg-options '
-                         'train_cfg.max_iters=N')
-    if args.experiments:
-        return load_experiments_file(args.experiments), args.data_root
-    return config_experiments(args.configs), args.data_root
-
-
-def run_all(plans: List[Plan], settings: Settings) -> Tuple[Dict[str, dict], Dict[str, str]]:
-    """Run every plan in order, rewriting ``results.md`` after each.
-
-    Returns:
-        ``(records, failures)``: done records and failed stages by experiment name.
+    With ``--toy``: the :data:`TOY` configs, ``--toy-iters`` as ``train_cfg.max_iters`` and the
+    toy data root (the toy config's unless ``--data-root``), generated when missing.
     """
-    finished = {plan.exp.name: prepare_folder(plan, settings)
-                for plan in plans if plan.same_as is None}
-    results_md = osp.join(settings.work_root, 'results.md')
-    records: Dict[str, dict] = {}
-    failures: Dict[str, str] = {}
+    options = dict(args.cfg_options)
+    if not args.toy:
+        return expand_configs(args.configs), options, args.data_root
+    configs = expand_configs(TOY, REPO_ROOT)
+    if args.toy_iters is not None:
+        options['train_cfg.max_iters'] = int(args.toy_iters)
+    data_root = args.data_root or data_root_of(load_config(configs[0]))
+    if not args.dry_run:
+        ensure_toy_data(data_root, osp.join(osp.abspath(args.work_root), 'toy_data.log'))
+    return configs, options, data_root
+
+
+def describe(plans: Sequence[Plan]) -> Iterator[str]:
+    """One line per experiment: its config and what it changes with respect to its parent."""
     for number, plan in enumerate(plans, 1):
-        index, name = f'({number}/{len(plans)})', plan.exp.name
-        if plan.same_as is not None:
-            if plan.same_as in records:
-                records[name] = alias_record(plan, records[plan.same_as], settings)
-                print(f'[ablate] {index} {name}: same config as {plan.same_as}, reused')
-            else:
-                failures[name] = f'as {plan.same_as}'
-        elif finished[name] is not None:
-            records[name] = finished[name]
-            print(f'[ablate] {index} {name}: already done, skipped', flush=True)
-        else:
-            try:
-                records[name] = run_experiment(plan, settings, index)
-            except StageError as error:
-                state = read_json(plan.path(settings.work_root, 'state.json')) or {}
-                failures[name] = next(s for s in STAGES if s not in state)
-                print(f'[ablate] {index} {name}: FAILED in {failures[name]}: {error}',
-                      flush=True)
-        write_results(results_md, plans, records, settings, failures)
-    print(f'[ablate] {len(records)}/{len(plans)} experiments done; table: {results_md}',
-          flush=True)
-    return records, failures
+        changes = ' '.join(f'{short_key(key)}={format_value(new)}'
+                           for key, (_, new) in plan.diff.items())
+        same = f' (same config as {plan.same_as})' if plan.same_as else ''
+        yield (f'[ablate] ({number}/{len(plans)}) {plan.name}: '
+               f'{osp.relpath(plan.config, REPO_ROOT)} {changes}{same}')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     """Run the study; returns the done records by experiment name (exit 1 on failures)."""
     args = parse_args(argv)
+    load_config.cache_clear()  # configs as they are on disk now
     device = args.device
     if device is None:
         import torch
@@ -482,14 +723,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     settings = Settings(work_root=osp.abspath(args.work_root), gpus=args.gpus, device=device,
                         split=args.split, legacy_stq=args.legacy_stq, validate=args.validate,
                         verbose=args.verbose)
-    experiments, data_root = select_experiments(args)
-    plans = make_plans(experiments, args.cfg_options, data_root, args.gt_dir, args.split)
-    for number, plan in enumerate(plans, 1):
-        knobs = ' '.join(f'{k}={v}' for k, v in plan.exp.cfg_options.items())
-        same = f' (same config as {plan.same_as})' if plan.same_as else ''
-        print(f'[ablate] ({number}/{len(plans)}) {plan.exp.name}: {plan.exp.config} '
-              f'{knobs}{same}', flush=True)
+    configs, options, data_root = select_configs(args)
+    plans = make_plans(configs, options, data_root, args.gt_dir, args.split)
+    for line in describe(plans):
+        print(line, flush=True)
     if args.dry_run:
+        print(results_markdown(plans, {}, {}, 'Dry run: nothing was trained.'))
         return {}
     records, failures = run_all(plans, settings)
     if failures:

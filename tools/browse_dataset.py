@@ -1,4 +1,4 @@
-"""Write PNGs of augmented training samples of a config (DESIGN.md §7 pipelines).
+"""Write PNGs of augmented training samples of a config (its training pipeline).
 
 Each output shows the frames of one sample side by side (key frame first, then references) and,
 per frame, three rows: the RGB input, the semantic ground truth in the Cityscapes palette

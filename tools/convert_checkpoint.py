@@ -5,7 +5,7 @@ Usage::
     python tools/convert_checkpoint.py IN.pth OUT.pth [--keep-all-link-stages]
         [--config CONFIG] [--strict]
 
-The key mapping lives in :mod:`knet.models.utils.ckpt_convert` (DESIGN.md §10). The tool prints
+The key mapping lives in :mod:`knet.models.utils.ckpt_convert`. The tool prints
 how many keys were converted, the dropped keys (with the reason) and the unmatched ones. With
 ``--config`` it also builds that config's model and reports missing / unexpected keys and shape
 mismatches; ``--strict`` then fails on any of them. Only convert checkpoints you trust: loading
@@ -17,8 +17,11 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from knet.models.utils.ckpt_convert import (compare_with_model, convert_state_dict,
-                                            extract_state_dict)
+from knet.models.utils.ckpt_convert import (
+    compare_with_model,
+    convert_state_dict,
+    extract_state_dict,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi-GPU evaluation with torchrun (DESIGN.md §9).
+# Multi-GPU evaluation with torchrun (tools/test.py).
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args ...]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR and PORT as for tools/dist_train.sh.
 set -euo pipefail

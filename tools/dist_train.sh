@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Multi-GPU training with torchrun (DESIGN.md §7).
+# Multi-GPU training with torchrun (tools/train.py).
 #   bash tools/dist_train.sh CONFIG GPUS [WORK_DIR] [train.py args ...]
 # Multi-node: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host PORT=29500 bash tools/dist_train.sh ...
 # Without CUDA, tools/train.py switches the process group to gloo.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# STQ of inference results (DESIGN.md §9.2).
+# STQ of inference results (docs/metrics.md).
 # Usage: bash tools/evaluate_stq.sh RESULTS_DIR [GT_DIR] [extra options of tools/evaluate_stq.py]
 # GT_DIR defaults to ${KNET_DATA_ROOT:-datasets}/kitti-step/video_sequence/val.
 set -euo pipefail

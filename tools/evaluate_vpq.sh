@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# VPQ of inference results (DESIGN.md §9.3).
+# VPQ of inference results (docs/metrics.md).
 # Usage: bash tools/evaluate_vpq.sh RESULTS_DIR [GT_DIR] [extra options of tools/evaluate_vpq.py]
 # GT_DIR defaults to ${KNET_DATA_ROOT:-datasets}/kitti-step/video_sequence/val.
 set -euo pipefail

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Write video panoptic predictions (DESIGN.md §9.1): every argument after RESULTS_DIR is
-# forwarded to tools/inference.py (the original's `${@:5}` silently dropped the 4th one).
+# Write video panoptic predictions (results layout: docs/data_formats.md): every argument after
+# RESULTS_DIR is forwarded to tools/inference.py (the original's `${@:5}` silently dropped the
+# 4th one).
 #   bash tools/inference.sh CONFIG CHECKPOINT RESULTS_DIR [--split val] [--device cpu] ...
 #   GPUS=2 bash tools/inference.sh ...     # torchrun, whole sequences split over 2 processes
 # Python: $PYTHON if set, else the repository's .venv/bin/python if present, else python3.

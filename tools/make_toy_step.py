@@ -1,4 +1,4 @@
-"""Write the synthetic KITTI-STEP dataset (DESIGN.md §8.1 layout and PNG encoding).
+"""Write the synthetic KITTI-STEP dataset (layout and PNG encoding of docs/data_formats.md).
 
 Usage::
 

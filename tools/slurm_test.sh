@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evaluation on a slurm cluster (DESIGN.md §9).
+# Evaluation on a slurm cluster (tools/test.py).
 #   [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS=""] \
 #       bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args ...]
 set -euo pipefail

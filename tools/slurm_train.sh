@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training on a slurm cluster (DESIGN.md §7; the original README uses GPUS=8 on two machines).
+# Training on a slurm cluster (tools/train.py; the original README uses GPUS=8 on two machines).
 #   [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS=""] \
 #       bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args ...]
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint with the config's test loop and test evaluator (DESIGN.md §9).
+"""Evaluate a checkpoint with the config's test loop and test evaluator.
 
 Usage::
 
@@ -7,17 +7,18 @@ Usage::
 
 Multi-GPU: ``bash tools/dist_test.sh CONFIG CKPT GPUS [args]`` or
 ``bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CKPT [args]``. The metrics are logged and
-written to ``WORK_DIR/<timestamp>/<timestamp>.json`` by mmengine.
+written to ``WORK_DIR/<timestamp>/<timestamp>.json`` by mmengine. A command line over
+:mod:`video_knet.apis.runner`; full checkpoint unpickling is switched on
+(:func:`knet.engine.enable_full_checkpoint_loading`) to load our checkpoints on torch >= 2.6.
 """
 import argparse
 import os.path as osp
-import sys
 from typing import Dict, Optional, Sequence
 
 from mmengine.config import Config
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import add_common_args, build_runner, load_config  # noqa: E402
+from knet.engine import enable_full_checkpoint_loading
+from video_knet.apis import add_common_args, build_runner, load_runner_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -33,7 +34,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def setup_config(args: argparse.Namespace) -> Config:
     """Build the evaluation config: checkpoint as ``load_from``, no resume, test parts present."""
-    cfg = load_config(args)
+    cfg = load_runner_config(args)
     missing = [key for key in ('test_dataloader', 'test_evaluator', 'test_cfg')
                if cfg.get(key) is None]
     if missing:
@@ -48,6 +49,7 @@ def setup_config(args: argparse.Namespace) -> Config:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """Evaluate and return the metrics dict of ``runner.test()``."""
     args = parse_args(argv)
+    enable_full_checkpoint_loading()
     runner = build_runner(setup_config(args))
     return runner.test()
 

@@ -30,9 +30,16 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from knet.visualization import (FrameResult, colorize_ids, colorize_semantic,
-                                find_result_frames, make_panel, read_rgb, write_gif,
-                                write_video)
+from knet.visualization import (
+    FrameResult,
+    colorize_ids,
+    colorize_semantic,
+    find_result_frames,
+    make_panel,
+    read_rgb,
+    write_gif,
+    write_video,
+)
 from vseg.layouts import layout_names
 from vseg.metainfo import dataset_metainfo, dataset_names
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Colourise panoptic results and write one GIF (and optionally MP4) per sequence (DESIGN.md §9.4).
+# Colourise panoptic results and write one GIF (and optionally MP4) per sequence.
 #   bash tools/visualize.sh RESULTS_DIR [--fps N] [--mp4] [--img-dir DIR] [--workers N]
 set -euo pipefail
 if [ "$#" -lt 1 ]; then

@@ -17,13 +17,13 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
-# TensorBoard (needs the `tensorboard` package): in an experiment config write
-# visualizer = dict(vis_backends=[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
+# TensorBoard (needs the `tensorboard` package): in an experiment config, add a backend of type
+# 'TensorboardVisBackend' to the list of the visualizer's `vis_backends`.
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
-# DESIGN.md §1a: the original seeds with 0 when no --seed is given, so clip pairs match on ranks.
+# The original seeds with 0 when no --seed is given, so clip pairs match on all ranks.
 randomness = dict(seed=0)

@@ -1,5 +1,5 @@
 # K-Net (3 stages, R50-FPN) trained on Cityscapes-STEP frames: the pretraining of Video K-Net
-# (DESIGN.md §7 "Cityscapes-STEP K-Net pretraining"): AdamW 1e-4, 8 epochs, step at 7.
+# (the Cityscapes-STEP K-Net of the original ablations): AdamW 1e-4, 8 epochs, step at 7.
 _base_ = [
     '../_base_/models/knet_r50_fpn.py',
     '../_base_/datasets/cityscapes_step.py',

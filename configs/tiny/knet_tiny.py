@@ -1,4 +1,4 @@
-# Tiny K-Net for CPU tests and smoke runs (STYLE.md §2.7): the reference model shrunk to
+# Tiny K-Net for CPU tests and smoke runs: the reference model shrunk to
 # ResNet-18 (random init), 64 channels (GN 16 groups), 16 thing kernels, 2 stages, FFN 128.
 _base_ = '../_base_/models/knet_r50_fpn.py'
 ch = 64
@@ -14,7 +14,6 @@ model = dict(
                               positional_encoding=dict(num_feats=ch // 2))),
     roi_head=dict(
         num_stages=num_stages, stage_loss_weights=[1] * num_stages,
-        num_proposals=num_proposals,
         mask_head=dict(
             in_channels=ch, out_channels=ch, num_heads=4, feedforward_channels=2 * ch,
             kernel_updator_cfg=dict(in_channels=ch, feat_channels=ch, out_channels=ch))))

@@ -1,4 +1,4 @@
-# Tiny Video K-Net for CPU tests and smoke runs (STYLE.md §2.7): the KITTI-STEP reference config
+# Tiny Video K-Net for CPU tests and smoke runs: the KITTI-STEP reference config
 # with the tiny model (`_base_/models/video-knet_tiny_kitti-step.py`: ResNet-18 random init,
 # 64 channels, 16 thing kernels, 2 stages) and 64x128 training crops of 2-frame clips.
 _base_ = [

@@ -7,4 +7,4 @@ num_proposals = 20
 model = dict(
     backbone=dict(frozen_stages=-1, norm_eval=False),
     rpn_head=dict(num_proposals=num_proposals),
-    roi_head=dict(num_proposals=num_proposals, mask_head=dict(feedforward_channels=256)))
+    roi_head=dict(mask_head=dict(feedforward_channels=256)))

@@ -7,6 +7,6 @@ from .step_metainfo import STEP_CLASSES, STEP_PALETTE, STEP_THING_IDS, step_meta
 from .toy_step import make_toy_step
 
 __all__ = [
-    'CityscapesSTEPDataset', 'KITTISTEPFrameDataset', 'PanopticFrameDataset', 'STEP_CLASSES', 'STEP_PALETTE',
-    'STEP_THING_IDS', 'step_metainfo', 'make_toy_step'
+    'CityscapesSTEPDataset', 'KITTISTEPFrameDataset', 'PanopticFrameDataset', 'STEP_CLASSES',
+    'STEP_PALETTE', 'STEP_THING_IDS', 'step_metainfo', 'make_toy_step'
 ]

@@ -1,4 +1,4 @@
-"""Cityscapes-STEP image dataset for K-Net pretraining (DESIGN.md §8.2, §7 "Cityscapes-STEP").
+"""Cityscapes-STEP image dataset for K-Net pretraining (docs/data_formats.md).
 
 Layout under ``data_root`` (cityscapesScripts ``createTrainIdLabelImgs`` /
 ``createTrainIdInstanceImgs`` outputs)::

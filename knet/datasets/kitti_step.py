@@ -55,7 +55,7 @@ class KITTISTEPFrameDataset(PanopticFrameDataset):
         if ignored:
             warnings.warn(f'{folder}: ignored {len(ignored)} file(s) not named '
                           f'{{seq:06d}}_{{frame:06d}}_{{leftImg8bit,panoptic}}.png, e.g. '
-                          f'{ignored[:3]}')
+                          f'{ignored[:3]}', stacklevel=2)
         images, labels = files['leftImg8bit'], files['panoptic']
         if not images:
             raise FileNotFoundError(f'{folder}: split folder has no *_leftImg8bit.png image')

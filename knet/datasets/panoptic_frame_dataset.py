@@ -1,16 +1,16 @@
 """Base of the STEP-style panoptic datasets: a sorted list of annotated frames.
 
-DESIGN.md §1b (frames sorted by sequence then frame, each carrying ``seq_id`` and its frame
-index) and §8 (layouts). Subclasses only list their files (:meth:`scan_frames`); this class adds
-the label facts of the metainfo to every data info (so transforms need no class ids), validates
-the files with errors naming them, and never modifies the dataset.
+Frames are sorted by sequence then frame, each carrying ``seq_id`` and its frame index (the
+layouts are in docs/data_formats.md). Subclasses only list their files (:meth:`scan_frames`);
+this class adds the label facts of the metainfo to every data info (so transforms need no class
+ids), validates the files with errors naming them, and never modifies the dataset.
 
-A frame data info holds ``img_path``, ``seg_path`` (None without annotation), ``seg_format``
-(a :mod:`vseg.formats` name, e.g. ``'kitti-step'`` or ``'cityscapes'``), ``seq_id`` (int), ``seq_name`` (str, unique per sequence),
-``frame_id`` (int), plus the label info ``thing_ids``, ``num_classes``, ``ignore_label`` and
-``label_divisor``.
+A frame data info holds ``img_path``, ``seg_path`` (None without annotation), ``seg_format`` (a
+:mod:`vseg.formats` name, e.g. ``'kitti-step'`` or ``'cityscapes'``), ``seq_id`` (int),
+``seq_name`` (str, unique per sequence), ``frame_id`` (int), plus the label info ``thing_ids``,
+``num_classes``, ``ignore_label`` and ``label_divisor``.
 """
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
 from PIL import Image
@@ -79,7 +79,7 @@ class PanopticFrameDataset(BaseDataset):
         """List the frames of ``self.split`` (without label info); implemented by subclasses."""
         raise NotImplementedError(f'{type(self).__name__} must implement scan_frames()')
 
-    def label_info(self) -> Dict[str, object]:
+    def label_info(self) -> Dict[str, Any]:
         """Label facts of the metainfo copied into every data info (for the transforms)."""
         missing = [key for key in REQUIRED_META_KEYS if key not in self._metainfo]
         if missing:

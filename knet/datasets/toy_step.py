@@ -1,11 +1,11 @@
 """Synthetic KITTI-STEP: deterministic toy road scenes in the exact KITTI-STEP layout/encoding.
 
-DESIGN.md §8.1 (layout ``video_sequence/{split}/{seq:06d}_{frame:06d}_{leftImg8bit,panoptic}.png``
-and the panoptic PNG encoding R = trainId, G*256+B = instance id) and §0 (the 19 STEP classes;
-person and car are things). Written for the CPU demo: a tiny K-Net must learn it in minutes, so
-every class has its own strong colour and texture, regions are large and clean, and train and
-val share one generation process. Each frame holds 2-4 thing instances (an anchor car and an
-anchor person that stay in view, plus passing cars/persons that enter and leave the view); they
+The layout ``video_sequence/{split}/{seq:06d}_{frame:06d}_{leftImg8bit,panoptic}.png`` and the
+panoptic PNG encoding R = trainId, G*256+B = instance id of docs/data_formats.md, the 19 STEP
+classes (person and car are things). Written for the CPU demo: a tiny K-Net must learn it in
+minutes, so every class has its own strong colour and texture, regions are large and clean, and
+train and val share one generation process. Each frame holds 2-4 thing instances (an anchor car and
+an anchor person that stay in view, plus passing cars/persons that enter and leave the view); they
 move smoothly, keep their ids for the whole sequence and occlude each other.
 
 Scene (fractions of the default 128x416 frame, scaled with ``size``): sky on top; a facade band

@@ -1,3 +1,14 @@
-"""Runner-side utilities: checkpoint loading fix, hooks, optimizer helpers."""
-from . import checkpoint  # noqa: F401  (registers the torch>=2.6 checkpoint loader)
+"""Runner-side utilities: checkpoint loading, hooks, profiling helpers.
+
+Importing registers the hooks only; full checkpoint unpickling is switched on by an explicit
+:func:`enable_full_checkpoint_loading` call of the entry points.
+"""
 from . import hooks  # noqa: F401  (CheckInvalidLossHook)
+from .checkpoint import (
+    enable_full_checkpoint_loading,
+    full_checkpoint_loading_enabled,
+    load_local_checkpoint,
+)
+
+__all__ = ['enable_full_checkpoint_loading', 'full_checkpoint_loading_enabled',
+           'load_local_checkpoint']

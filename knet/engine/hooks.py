@@ -1,4 +1,4 @@
-"""Runner hooks of video-knet (DESIGN.md §7 training schedule, issue item "NaN guard").
+"""Runner hooks of video-knet: a guard against non-finite losses.
 
 :class:`CheckInvalidLossHook` stops training as soon as a loss term becomes NaN or infinite and
 names the offending term(s) and the iteration, instead of silently training on garbage. It follows

@@ -1,23 +1,27 @@
-"""Timing, FLOP and memory helpers of ``tools/analysis/benchmark.py`` (issue #7).
+"""Timing, FLOP and memory helpers of ``tools/analysis/benchmark.py``.
 
 :class:`RegionMeter` accounts the exclusive time (or FLOPs) of named, nested regions that
-:func:`instrument` installs on a (Video) K-Net as forward hooks and wrapped methods, so the
-model holds no timing code. The rest: process memory, a matmul FLOP/s reference, percentiles and
-the comparison of optioned outputs with fp32 ones. Definitions: docs/PERFORMANCE.md.
+:func:`instrument` installs on a (Video) K-Net as :class:`Probes` (forward hooks and wrapped
+methods, removable), so the model holds no timing code; :meth:`Probes.observe_method` records
+what a method receives and returns (the benchmark's fp32 comparison). The rest: process
+memory, a matmul FLOP/s reference, percentiles and the comparison of optioned outputs with fp32
+ones. Definitions: docs/PERFORMANCE.md.
 """
 import contextlib
 import functools
+import inspect
 import os
 import resource
 import statistics
 import time
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from knet.structures import LABEL_DIVISOR
+
 
 class RegionMeter:
     """Exclusive amount (time, or FLOPs with another clock) spent in named, nested regions.
@@ -80,24 +84,96 @@ class RegionMeter:
         finally:
             self.pop()
 
-    def hook_module(self, module: nn.Module, name: str) -> None:
-        """Time every call of ``module`` (forward pre-hook / hook)."""
-        module.register_forward_pre_hook(lambda *_: self.push(name))
-        module.register_forward_hook(lambda *_: self.pop())
 
-    def wrap_method(self, obj: Any, attr: str, name: str) -> None:
-        """Time ``obj.attr(...)`` by shadowing the method with an instance attribute."""
-        method = getattr(obj, attr)
+class Probes:
+    """Probes installed on a model from outside: timing regions and call observers.
 
-        @functools.wraps(method)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            with self.region(name):
+    The model holds no profiling code; a probe is either a torch forward (pre-)hook of a module
+    or a wrapper of a bound method, stored as an instance attribute that shadows the class's
+    method. :meth:`remove` (or leaving the ``with`` block) takes every probe off again, in the
+    reverse order of installation, restoring the objects as they were.
+
+    Args:
+        meter: the meter the timing probes report to (None: only observers).
+    """
+
+    def __init__(self, meter: Optional[RegionMeter] = None) -> None:
+        self.meter = meter
+        self._undo: List[Callable[[], None]] = []
+
+    def time_module(self, module: nn.Module, name: str) -> None:
+        """Time every call of ``module`` as region ``name`` (forward pre-hook / hook)."""
+        meter = self._timing_meter()
+        handles = [module.register_forward_pre_hook(lambda *_: meter.push(name)),
+                   module.register_forward_hook(lambda *_: meter.pop())]
+
+        def undo() -> None:
+            for handle in handles:
+                handle.remove()
+
+        self._undo.append(undo)
+
+    def time_method(self, obj: Any, attr: str, name: str) -> None:
+        """Time every ``obj.attr(...)`` call as region ``name``."""
+        meter = self._timing_meter()
+
+        def timed(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            with meter.region(name):
                 return method(*args, **kwargs)
 
-        setattr(obj, attr, timed)
+        self._wrap(obj, attr, timed)
+
+    def observe_method(self, obj: Any, attr: str,
+                       callback: Callable[[Dict[str, Any], Any], None]) -> None:
+        """Call ``callback(arguments, result)`` after every ``obj.attr(...)`` call.
+
+        ``arguments`` maps the method's parameter names to the values of the call (defaults
+        applied), so the observer does not depend on how the caller passed them.
+        """
+        signature = inspect.signature(getattr(obj, attr))
+
+        def observed(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            callback(dict(bound.arguments), result)
+            return result
+
+        self._wrap(obj, attr, observed)
+
+    def remove(self) -> None:
+        """Take every probe off, last installed first."""
+        while self._undo:
+            self._undo.pop()()
+
+    def __enter__(self) -> 'Probes':
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+    def _timing_meter(self) -> RegionMeter:
+        if self.meter is None:
+            raise ValueError('Probes: timing probes need a RegionMeter')
+        return self.meter
+
+    def _wrap(self, obj: Any, attr: str, wrapper: Callable[..., Any]) -> None:
+        """Shadow ``obj.attr`` by ``wrapper(method, *args, **kwargs)``; undone by :meth:`remove`."""
+        method = getattr(obj, attr)
+        had_own = attr in vars(obj)
+        previous = vars(obj).get(attr)
+        setattr(obj, attr, functools.wraps(method)(functools.partial(wrapper, method)))
+
+        def undo() -> None:
+            if had_own:
+                setattr(obj, attr, previous)
+            else:
+                delattr(obj, attr)
+
+        self._undo.append(undo)
 
 
-def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = True) -> None:
+def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = True) -> Probes:
     """Install the component regions on the parts the model has (image or video K-Net).
 
     Args:
@@ -106,26 +182,31 @@ def instrument(model: nn.Module, meter: RegionMeter, inside_compiled: bool = Tru
         inside_compiled: also time the parts that run inside a compiled ``forward``
             (``link_kernels`` of a stage, the semantic FPN inside the kernel head); False under
             ``--compile``, where timing code would break the graphs (they count in their parent).
+
+    Returns:
+        the installed :class:`Probes` (``remove()`` takes them off).
     """
+    probes = Probes(meter)
     modules = [('data_preprocessor', 'preprocess'), ('backbone', 'backbone'), ('neck', 'fpn'),
                ('rpn_head', 'kernel_head')]
     for attr, name in modules:
         if isinstance(getattr(model, attr, None), nn.Module):
-            meter.hook_module(getattr(model, attr), name)
+            probes.time_module(getattr(model, attr), name)
     if hasattr(getattr(model, 'roi_head', None), 'forward'):  # called as self.forward(...)
-        meter.wrap_method(model.roi_head, 'forward', 'mask_upsample')
+        probes.time_method(model.roi_head, 'forward', 'mask_upsample')
     fpn = getattr(getattr(model, 'rpn_head', None), 'localization_fpn', None)
     if fpn is not None and inside_compiled:
-        meter.hook_module(fpn, 'semantic_fpn')
+        probes.time_module(fpn, 'semantic_fpn')
     for stage, head in enumerate(getattr(getattr(model, 'roi_head', None), 'mask_head', [])):
-        meter.hook_module(head, f'stage{stage}')
+        probes.time_module(head, f'stage{stage}')
         if inside_compiled and getattr(head, 'with_link', False):
-            meter.wrap_method(head, 'link_kernels', 'kernel_link')
+            probes.time_method(head, 'link_kernels', 'kernel_link')
     methods = [('rescale_masks', 'mask_rescale'), ('merge_frame', 'panoptic_merge'),
                ('add_pred_to_sample', 'panoptic_merge'), ('track_segments', 'tracker')]
     for attr, name in methods:
         if hasattr(model, attr):
-            meter.wrap_method(model, attr, name)
+            probes.time_method(model, attr, name)
+    return probes
 
 
 def rss_mb() -> float:

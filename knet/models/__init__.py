@@ -1,3 +1,12 @@
 """K-Net model components; importing registers them in :mod:`knet.registry`."""
-from . import backbones, detectors, heads, layers, losses, necks, postprocess, task_modules  # noqa: F401,E501
-from . import data_preprocessor  # noqa: F401
+from . import (  # noqa: F401,E501
+    backbones,
+    data_preprocessor,  # noqa: F401
+    detectors,
+    heads,
+    layers,
+    losses,
+    necks,
+    postprocess,
+    task_modules,
+)

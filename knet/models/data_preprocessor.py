@@ -1,4 +1,4 @@
-"""Batch normalization and padding for (Video) K-Net (DESIGN.md §1a step 3, §1b step 4, §7).
+"""Batch normalization and padding for (Video) K-Net, as the original pipelines.
 
 Replaces the original ``Normalize`` + ``Pad(size_divisor=32)`` (``SeqNormalizeWithDepth``,
 ``SeqPadWithDepth``, ``PadFutureMMDet``): images are normalized with the RGB mean/std, then padded

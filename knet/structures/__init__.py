@@ -1,7 +1,14 @@
 from .data_sample import ClipDataSample, PanopticDataSample
-from .panoptic import (IGNORE_LABEL, LABEL_DIVISOR, STEP_BIT_SHIFT, decode_step_png,
-                       dataset_to_model_lut, encode_step_png, model_label_order,
-                       model_to_dataset_lut)
+from .panoptic import (
+                       IGNORE_LABEL,
+                       LABEL_DIVISOR,
+                       STEP_BIT_SHIFT,
+                       dataset_to_model_lut,
+                       decode_step_png,
+                       encode_step_png,
+                       model_label_order,
+                       model_to_dataset_lut,
+)
 
 __all__ = [
     'ClipDataSample', 'PanopticDataSample', 'IGNORE_LABEL', 'LABEL_DIVISOR', 'STEP_BIT_SHIFT',

@@ -1,4 +1,5 @@
-"""Colour maps for semantic classes and track ids (DESIGN.md §9.4; fixes of §12 item 19).
+"""Colour maps for semantic classes and track ids (the original ``colorize_img.py``,
+with its bugs fixed: docs/differences.md, "Visualization").
 
 Differences from the original ``tools/colorize_img.py`` (deliberate fixes):
 

@@ -1,4 +1,4 @@
-"""Writing frame sequences as GIF (PIL) or MP4 (cv2.VideoWriter) (DESIGN.md §9.4).
+"""Writing frame sequences as GIF (PIL) or MP4 (cv2.VideoWriter).
 
 Frames are (H, W, 3) uint8 **RGB**; the MP4 writer converts to OpenCV's BGR itself. The original
 wrote GIFs at 33 ms per frame with frames in ``os.listdir`` order; here the caller passes frames
@@ -76,8 +76,8 @@ def write_video(frames: Iterable[np.ndarray], path: str, fps: float = 10.0,
             frame = _check_frame(frame)
             height, width = frame.shape[:2]
             if writer is None:
-                writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps),
-                                         (width, height))
+                code = cv2.VideoWriter.fourcc(*fourcc)
+                writer = cv2.VideoWriter(path, code, float(fps), (width, height))
                 if not writer.isOpened():
                     raise RuntimeError(f'cv2.VideoWriter cannot open {path} with codec '
                                        f'{fourcc!r}')

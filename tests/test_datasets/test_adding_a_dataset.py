@@ -16,9 +16,9 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
-from test_datasets.step_files import image_for, write_gray, write_rgb
 
 from knet.registry import DATASETS, METRICS
+from test_datasets.step_files import image_for, write_gray, write_rgb
 from video_knet.datasets import VideoPanopticDataset
 from vseg.formats import AnnotationFormat, format_names, register_format
 from vseg.io import read_image
@@ -147,7 +147,8 @@ def test_toy_pairs_end_to_end(tmp_path: Path, capsys):
     assert sample.seg_format == 'toy-pairs'
     # model labels: the thing class (ball, id 2) first, then ground and wall
     assert sorted(sample.gt_instances.labels.tolist()) == [0, 0]
-    assert sample.gt_sem_seg.sem_seg[0, 5, 1].item() == 1 and sample.gt_sem_seg.sem_seg[0, 0, 0] == 255
+    sem_seg = sample.gt_sem_seg.sem_seg
+    assert sem_seg[0, 5, 1].item() == 1 and sem_seg[0, 0, 0] == 255
 
     # predictions: perfect, except that in video 7 frame 2 the two balls swap their track ids
     results, layout = tmp_path / 'results', get_layout('knet')

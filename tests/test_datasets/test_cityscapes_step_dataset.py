@@ -1,4 +1,4 @@
-"""CityscapesSTEPDataset on a hand-made tree (DESIGN.md §8.2)."""
+"""CityscapesSTEPDataset on a hand-made tree (docs/data_formats.md layout)."""
 import os
 import os.path as osp
 

@@ -33,7 +33,8 @@ def test_frame_batch_values_and_padding():
     torch.testing.assert_close(inputs[0, :, :33, :40], (images[0].float() - MEAN) / STD)
     assert inputs[0, :, 33:].abs().sum() == 0 and inputs[1, :, :, 70:].abs().sum() == 0
     grey = preprocessor(dict(inputs=[torch.full((3, 2, 2), 128, dtype=torch.uint8)]))['inputs']
-    # (128 - 123.675) / 58.395, (128 - 116.28) / 57.12, (128 - 103.53) / 57.375
+    # Per channel (128 - mean) / std, with the means 123.675, 116.28, 103.53 and the stds
+    # 58.395, 57.12, 57.375 of the ImageNet normalization.
     torch.testing.assert_close(grey[0, :, 0, 0], torch.tensor([0.074065, 0.205182, 0.426492]))
     assert grey.shape == (1, 3, 32, 32) and grey[0, :, 2:].abs().sum() == 0
     for sample in out['data_samples']:

@@ -8,7 +8,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from knet.registry import DATASETS, DATA_SAMPLERS
+from knet.registry import DATA_SAMPLERS, DATASETS
 from knet.structures import ClipDataSample
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -22,7 +22,7 @@ def test_kitti_step_config_builds_on_toy_data(toy_step_root):
     assert train.dataset.ref_seq_index == [-2, -1, 1, 2]
     assert cfg.train_dataloader.batch_size == 1 and cfg.train_dataloader.num_workers == 2
     assert cfg.val_dataloader.sampler.type == 'SequenceSampler'
-    # STYLE.md §3 layout: the dataset base carries its evaluator (STQ + VPQ for KITTI-STEP).
+    # The dataset base carries its evaluator (STQ + VPQ for KITTI-STEP).
     assert cfg.val_evaluator == cfg.test_evaluator == dict(
         type='VideoPanopticMetric', metric=['STQ', 'VPQ'], window_sizes=[1, 2, 3, 4])
     init_default_scope('knet')
@@ -44,8 +44,7 @@ def test_cityscapes_config_parses():
     assert cfg.train_dataloader.dataset.times == 8
     assert cfg.train_dataloader.dataset.dataset.type == 'CityscapesSTEPDataset'
     assert cfg.train_pipeline[2]['scale'] == (1024, 2048)
-    assert cfg.val_evaluator == cfg.test_evaluator == dict(type='VideoPanopticMetric',
-                                                           metric='PQ')
+    assert cfg.val_evaluator == cfg.test_evaluator == dict(type='PanopticMetric')
 
 
 def test_env_var_sets_data_root(monkeypatch):

@@ -1,4 +1,4 @@
-"""KITTISTEPDataset: frame order, reference sampling (DESIGN.md §1a, §5.4), validation."""
+"""KITTISTEPDataset: frame order, reference sampling (``ref_seq_index``), validation."""
 import hashlib
 import os
 import os.path as osp

@@ -1,4 +1,4 @@
-"""datasets/prepare_kitti_step.py on a small fake download tree (DESIGN.md §8.1)."""
+"""datasets/prepare_kitti_step.py on a small fake download tree."""
 import importlib.util
 import os
 import os.path as osp

@@ -1,4 +1,4 @@
-"""SequenceSampler: whole sequences per rank, frames in order, no padding (DESIGN.md §1b)."""
+"""SequenceSampler: whole sequences per rank, frames in order, no padding."""
 import pytest
 
 from video_knet.datasets import KITTISTEPDataset, SequenceSampler, split_sequences

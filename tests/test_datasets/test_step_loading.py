@@ -1,4 +1,4 @@
-"""LoadFrames / LoadPanopticAnnotations on hand-made PNGs (DESIGN.md §0, §8, §12 item 3)."""
+"""LoadFrames / LoadPanopticAnnotations on hand-made PNGs (docs/data_formats.md)."""
 import os.path as osp
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Helpers of the evaluation tests.
 
 * Slow pixel-by-pixel reference implementations of STQ and VPQ, written straight from the
-  definitions of DESIGN.md §9.2 / §9.3 (dicts and explicit frame concatenation), used to check
+  definitions of docs/metrics.md (dicts and explicit frame concatenation), used to check
   the table-based metrics of :mod:`vseg.metrics` on small random sequences.
 * Writers of tiny STEP-format PNGs (with PIL, independently of the cv2 readers under test) and
   the sequences the CLI / metric tests write.

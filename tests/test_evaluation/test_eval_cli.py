@@ -1,5 +1,5 @@
 """End-to-end runs of tools/evaluate_{stq,vpq}.py and their .sh wrappers on PNGs written by the
-test itself (DESIGN.md §9.2, §9.3)."""
+test itself (docs/metrics.md)."""
 import json
 import runpy
 import subprocess

@@ -9,9 +9,9 @@ from eval_helpers import SEQUENCES, write_gt_png, write_result_pngs
 from PIL import Image
 
 from knet.structures import decode_step_png, encode_step_png
-from vseg.metrics import count_pairs
 from vseg.formats import get_format
 from vseg.layouts import get_layout
+from vseg.metrics import count_pairs
 from vseg.metrics.evaluate import frame_pair_table, pair_frames, read_pair_tables
 
 

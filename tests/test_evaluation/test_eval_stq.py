@@ -1,4 +1,4 @@
-"""STQ (DESIGN.md §9.2): hand-computed sequences, legacy mode, edge cases, pixel reference.
+"""STQ (docs/metrics.md, "STQ"): hand-computed sequences, legacy mode, edge cases, pixel reference.
 
 Toy label space used by the hand examples: C = 3 classes, 0 road and 1 sky (stuff), 2 car
 (thing), void 255 (confusion index 3). ``P(c, i)`` is the panoptic id ``c * 65536 + i``.
@@ -10,6 +10,7 @@ import pytest
 from eval_helpers import P, V, naive_stq, random_sequences
 
 from vseg.metrics import STQuality, count_pairs
+
 
 def row(*ids: int) -> np.ndarray:
     return np.array([ids], dtype=np.int64)

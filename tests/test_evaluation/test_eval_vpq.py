@@ -1,4 +1,4 @@
-"""VPQ over k-frame windows (DESIGN.md §9.3): hand-computed windows, void rules, edge cases and a
+"""VPQ over k-frame windows (docs/metrics.md, "VPQ"): hand-computed windows, void rules, edge cases and a
 pixel reference that concatenates the window's frames like the original tool.
 
 Toy label space: C = 3, 0 road and 1 sky (stuff), 2 car (thing), void 255.
@@ -10,6 +10,7 @@ import pytest
 from eval_helpers import P, V, naive_vpq, random_sequences
 
 from vseg.metrics import VideoPanopticQuality
+
 
 def row(*ids: int) -> np.ndarray:
     return np.array([ids], dtype=np.int64)

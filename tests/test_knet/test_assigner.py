@@ -1,11 +1,16 @@
-"""Match costs, Hungarian assigner and pseudo sampler on hand-built masks (DESIGN.md §6.1)."""
+"""Match costs, Hungarian assigner and pseudo sampler on hand-built masks."""
 import math
 
 import pytest
 import torch
 
-from knet.models.task_modules import (DiceCost, FocalLossCost, MaskCost, MaskHungarianAssigner,
-                                      MaskPseudoSampler)
+from knet.models.task_modules import (
+    DiceCost,
+    FocalLossCost,
+    MaskCost,
+    MaskHungarianAssigner,
+    MaskPseudoSampler,
+)
 from knet.registry import TASK_UTILS
 
 BIG = 10.0  # mask logit: sigmoid(10) ~ 1, sigmoid(-10) ~ 0

@@ -1,4 +1,4 @@
-"""Tests of the backbones (DESIGN.md §2.1, §10.2): shapes, state-dict names, freezing, loading."""
+"""Tests of the backbones: shapes, state-dict names, freezing, loading."""
 import pytest
 import torch
 import torchvision.models as tvm

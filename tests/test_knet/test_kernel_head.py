@@ -1,4 +1,4 @@
-"""Tests of ConvKernelHead (DESIGN.md §2.4, §6.3, §10.2) and the shared head helpers."""
+"""Tests of ConvKernelHead and the shared head helpers."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import knet  # noqa: F401  (registers the modules)
-from knet.models.heads import ConvKernelHead, MaskTargets
+from knet.models.heads import ConvKernelHead, KernelHeadOutput, MaskTargets
 from knet.models.heads.utils import accuracy, rank_targets
 from knet.registry import MODELS
 
@@ -50,28 +50,29 @@ def _feats(batch=2, h=64, w=96):
 def test_forward_shapes_and_stuff(num_proposals, num_thing, num_stuff) -> None:
     head = _head(num_proposals, num_thing, num_stuff)
     out = head(_feats())
-    assert out['kernels'].shape == (2, num_proposals, CH, 1, 1)
-    assert out['mask_preds'].shape == (2, num_proposals, 8, 12)
-    assert out['seg_preds'].shape == (2, num_thing + num_stuff, 8, 12)
-    assert out['x_feats'].shape == (2, CH, 8, 12)
+    assert isinstance(out, KernelHeadOutput)
+    assert out.kernels.shape == (2, num_proposals, CH, 1, 1)
+    assert out.mask_preds.shape == (2, num_proposals, 8, 12)
+    assert out.seg_preds.shape == (2, num_thing + num_stuff, 8, 12)
+    assert out.x_feats.shape == (2, CH, 8, 12)
     kernels, masks = head.with_stuff(out)
     n = num_proposals + num_stuff
     assert kernels.shape == (2, n, CH, 1, 1) and masks.shape == (2, n, 8, 12)
     # Stuff kernels are the conv_seg rows of the stuff classes (no bias), same for every image.
     for b in range(2):
         assert torch.equal(kernels[b, num_proposals:], head.conv_seg.weight[num_thing:])
-        assert torch.equal(masks[b, num_proposals:], out['seg_preds'][b, num_thing:])
+        assert torch.equal(masks[b, num_proposals:], out.seg_preds[b, num_thing:])
 
 
 def test_initial_kernels_are_learned_plus_sum_pooled() -> None:
     head = _head()
     out = head(_feats(batch=1))
-    binary = (out['mask_preds'].sigmoid() > 0.5).float()[0]  # (N, h, w)
-    x = out['x_feats'][0]  # (C, h, w)
+    binary = (out.mask_preds.sigmoid() > 0.5).float()[0]  # (N, h, w)
+    x = out.x_feats[0]  # (C, h, w)
     for n in range(binary.shape[0]):
         pooled = (binary[n][None] * x).sum(dim=(1, 2))  # a sum, not a mean
         expected = head.init_kernels.weight[n, :, 0, 0] + pooled
-        assert torch.allclose(out['kernels'][0, n, :, 0, 0], expected, atol=1e-4)
+        assert torch.allclose(out.kernels[0, n, :, 0, 0], expected, atol=1e-4)
 
 
 def test_init_weights() -> None:
@@ -100,7 +101,8 @@ def _fixed_rpn_outputs(head, h=4, w=6):
     masks = torch.full((1, 2, h // 2, w // 2), -10.0)
     masks[0, 1, :, 1:] = 10.0
     seg = torch.zeros(1, head.num_classes, h // 2, w // 2, requires_grad=True)
-    return dict(mask_preds=masks.requires_grad_(), seg_preds=seg)
+    return KernelHeadOutput(kernels=torch.zeros(1, 2, CH, 1, 1), mask_preds=masks.requires_grad_(),
+                            seg_preds=seg, x_feats=torch.zeros(1, CH, h // 2, w // 2))
 
 
 def test_rpn_targets_and_losses_by_hand() -> None:
@@ -108,14 +110,14 @@ def test_rpn_targets_and_losses_by_hand() -> None:
     out = _fixed_rpn_outputs(head)
     thing = torch.zeros(1, 4, 6)
     # The GT equals the upsampled prediction support of proposal 1 (columns >= 2 after x2).
-    up = F.interpolate(out['mask_preds'].detach(), scale_factor=2, mode='bilinear',
+    up = F.interpolate(out.mask_preds.detach(), scale_factor=2, mode='bilinear',
                        align_corners=False)[0, 1].sigmoid()
     thing[0] = (up > 0.5).float()
     stuff = torch.zeros(2, 4, 6)
     stuff[0, :2] = 1.0  # label 2 on the top rows, partly under the thing
     target = MaskTargets(thing, torch.tensor([1]), stuff[:1], torch.tensor([2]))
     labels, mask_targets, seg_targets = head._targets_single(
-        head._upsample(out['mask_preds'])[0], target)
+        head._upsample(out.mask_preds)[0], target)
     assert labels.tolist() == [4, 1]  # proposal 0 negative (num_classes = 4), 1 matched
     assert torch.equal(mask_targets[1], thing[0]) and mask_targets[0].abs().sum() == 0
     expected_seg = torch.full((4, 6), 4)
@@ -129,13 +131,25 @@ def test_rpn_targets_and_losses_by_hand() -> None:
     num_labelled = int((expected_seg < 4).sum())
     assert float(losses['loss_rpn_seg']) == pytest.approx(math.log(4) * num_labelled / 24,
                                                           rel=1e-5)
-    pos_pred = head._upsample(out['mask_preds'])[0, 1]
+    pos_pred = head._upsample(out.mask_preds)[0, 1]
     bce = F.binary_cross_entropy_with_logits(pos_pred, thing[0])
     assert float(losses['loss_rpn_mask']) == pytest.approx(float(bce), rel=1e-5)
     rank = torch.where(thing[0] > 0, 1, 255)
-    ce = F.cross_entropy(head._upsample(out['mask_preds']), rank[None], ignore_index=255,
+    ce = F.cross_entropy(head._upsample(out.mask_preds), rank[None], ignore_index=255,
                          reduction='none').mean()
     assert float(losses['loss_rpn_rank']) == pytest.approx(0.1 * float(ce), rel=1e-5)
+
+
+def test_softmax_seg_loss_ignores_label_num_classes_unconfigured() -> None:
+    softmax = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)
+    head = _head(num_proposals=2, num_thing=2, num_stuff=2, loss_seg=softmax)
+    assert head.loss_seg.ignore_index is None  # the head passes num_classes = 4 itself
+    seg_targets = torch.tensor([[[0, 4, 4], [1, 2, 3]]])  # 4 = unlabelled
+    # Zero logits: CE = log(4) on the 4 labelled pixels, 0 on the 2 others, mean over all 6.
+    loss = head._seg_loss(torch.zeros(1, 4, 2, 3), seg_targets)
+    assert float(loss) == pytest.approx(math.log(4) * 4 / 6, rel=1e-6)
+    with pytest.raises(ValueError, match='loss_seg.ignore_index = 255'):
+        _head(num_thing=2, num_stuff=2, loss_seg=dict(softmax, ignore_index=255))
 
 
 def test_rpn_losses_without_things_are_finite_and_zero() -> None:

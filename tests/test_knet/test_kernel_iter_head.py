@@ -1,4 +1,4 @@
-"""Tests of KernelIterHead (DESIGN.md §3.2, §3.3, §6): golden losses, assignment inputs, hooks."""
+"""Tests of KernelIterHead: golden losses, assignment inputs, hooks."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -82,10 +82,11 @@ def test_stage_loss_weights_scale_losses_only() -> None:
 
 def test_all_parameters_get_gradients_and_final_outputs() -> None:
     head, (losses, final) = _run(seed=1, num_stages=3)
-    assert final['cls_score'].shape == (1, 6, N_THING + N_STUFF)
-    assert final['mask_preds'].shape == (1, 6, 8, 8)
-    assert final['scaled_mask_preds'].shape == (1, 6, 16, 16)
-    assert final['obj_feat'].shape == (1, 6, CH, 1, 1)
+    assert final.cls_score.shape == (1, 6, N_THING + N_STUFF)
+    assert final.mask_preds.shape == (1, 6, 8, 8)
+    assert final.scaled_mask_preds.shape == (1, 6, 16, 16)
+    assert final.obj_feat.shape == (1, 6, CH, 1, 1)
+    assert final.obj_feat_track is None
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert [n for n, p in head.named_parameters() if p.grad is None] == []
     assert all(torch.isfinite(v).all() for v in losses.values())
@@ -129,18 +130,16 @@ def test_assignment_uses_previous_stage_predictions() -> None:
     (mask0, cls0), = head.assigners[0].calls
     assert cls0 is None and torch.allclose(mask0, rpn_up[0, :N_TH])  # stage 0: RPN, no cls
     (mask1, cls1), = head.assigners[1].calls
-    assert torch.allclose(mask1, outputs[0]['scaled_mask_preds'][0, :N_TH].detach(), atol=1e-5)
-    assert torch.allclose(cls1, outputs[0]['cls_score'][0, :N_TH, :N_THING].detach(),
-                          atol=1e-5)
+    assert torch.allclose(mask1, outputs[0].scaled_mask_preds[0, :N_TH].detach(), atol=1e-5)
+    assert torch.allclose(cls1, outputs[0].cls_score[0, :N_TH, :N_THING].detach(), atol=1e-5)
 
 
 class _LinkedHead(KernelUpdateHead):
-    """A video-like stage taking an extra input and returning an extra output."""
+    """A video-like stage taking an extra input and filling the extra output."""
 
     def forward(self, x, kernels, mask_preds, previous_obj_feats=None):
         out = super().forward(x, kernels, mask_preds)
-        out['obj_feat_track'] = out['obj_feat'] * 0 + previous_obj_feats.mean()
-        return out
+        return out._replace(obj_feat_track=out.obj_feat * 0 + previous_obj_feats.mean())
 
 
 def test_last_stage_kwargs_reach_only_the_last_stage() -> None:
@@ -151,10 +150,10 @@ def test_last_stage_kwargs_reach_only_the_last_stage() -> None:
     x, kernels, masks, targets = _data()
     kwargs = dict(previous_obj_feats=torch.full((1, 6, CH, 1, 1), 3.0))
     final = head.predict(x, kernels, masks, last_stage_kwargs=kwargs)
-    assert torch.allclose(final['obj_feat_track'], torch.full((1, 6, CH, 1, 1), 3.0))
-    assert final['scaled_mask_preds'].shape == (1, 6, 16, 16)
+    assert torch.allclose(final.obj_feat_track, torch.full((1, 6, CH, 1, 1), 3.0))
+    assert final.scaled_mask_preds.shape == (1, 6, 16, 16)
     _, final = head.loss(x, kernels, masks, targets, last_stage_kwargs=kwargs)
-    assert 'obj_feat_track' in final
+    assert torch.allclose(final.obj_feat_track, torch.full((1, 6, CH, 1, 1), 3.0))
     with pytest.raises(TypeError):  # stage 0 is a plain head: it must not receive the kwargs
         head.mask_head[0](x, kernels, masks, **kwargs)
 
@@ -163,8 +162,11 @@ def test_test_time_upsamples_last_stage_only() -> None:
     head = _iter_head()
     x, kernels, masks, _ = _data()
     outputs = head.forward(x, kernels, masks)
-    assert outputs[0]['scaled_mask_preds'].shape[-2:] == (8, 8)
-    assert outputs[1]['scaled_mask_preds'].shape[-2:] == (16, 16)
+    assert outputs[0].scaled_mask_preds is outputs[0].mask_preds
+    assert outputs[1].scaled_mask_preds.shape[-2:] == (16, 16)
+    up = F.interpolate(outputs[1].mask_preds, scale_factor=2, mode='bilinear',
+                       align_corners=False)
+    assert torch.equal(outputs[1].scaled_mask_preds, up)
 
 
 def test_config_errors() -> None:

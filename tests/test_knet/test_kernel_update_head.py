@@ -1,4 +1,4 @@
-"""Tests of KernelUpdateHead (DESIGN.md §3.1, §6.2, §10.3)."""
+"""Tests of KernelUpdateHead: shapes, hand-computed features, targets and losses, keys."""
 import math
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import knet  # noqa: F401  (registers the modules)
-from knet.models.heads import KernelUpdateHead, MaskTargets
+from knet.models.heads import KernelUpdateHead, MaskTargets, StageOutput
 from knet.registry import MODELS
 
 
@@ -30,11 +30,14 @@ def _inputs(batch=2, num_kernels=7, ch=32, h=6, w=8):
 def test_forward_shapes(num_thing, num_stuff, num_kernels) -> None:
     head = _head(num_thing=num_thing, num_stuff=num_stuff)
     out = head(*_inputs(num_kernels=num_kernels))
-    assert out['cls_score'].shape == (2, num_kernels, num_thing + num_stuff)
-    assert out['mask_preds'].shape == (2, num_kernels, 6, 8)
-    assert out['obj_feat'].shape == (2, num_kernels, 32, 1, 1)
-    assert out['group_feats'].shape == (2, num_kernels, 32)
-    assert all(torch.isfinite(v).all() for v in out.values())
+    assert isinstance(out, StageOutput)
+    assert out.cls_score.shape == (2, num_kernels, num_thing + num_stuff)
+    assert out.mask_preds.shape == (2, num_kernels, 6, 8)
+    assert out.obj_feat.shape == (2, num_kernels, 32, 1, 1)
+    assert out.group_feats.shape == (2, num_kernels, 32)
+    assert out.scaled_mask_preds is out.mask_preds  # a stage alone does not upsample
+    assert out.obj_feat_track is None
+    assert all(torch.isfinite(v).all() for v in out if v is not None)
 
 
 def test_group_features_and_masks_by_hand() -> None:
@@ -50,10 +53,10 @@ def test_group_features_and_masks_by_hand() -> None:
     # New masks = 1x1 dynamic conv of the transformed features with fc_mask(mask_fcs(kernel)).
     x_in, kernels, masks = _inputs(batch=1, num_kernels=3)
     out = head(x_in, kernels, masks)
-    obj = out['obj_feat'][:, :, :, 0, 0]  # (1, 3, C)
+    obj = out.obj_feat[:, :, :, 0, 0]  # (1, 3, C)
     dyn = head.fc_mask(head.mask_fcs[2](head.mask_fcs[1](head.mask_fcs[0](obj))))
     expected = torch.einsum('bnc,bchw->bnhw', dyn, head.feat_transform(x_in))
-    assert torch.allclose(out['mask_preds'], expected, atol=1e-4)
+    assert torch.allclose(out.mask_preds, expected, atol=1e-4)
 
 
 def test_init_weights() -> None:
@@ -90,7 +93,7 @@ def test_reference_key_names_and_parameter_count() -> None:
     for key, shape in shapes.items():
         assert tuple(sd[key].shape) == shape, key
     assert 'cls_fcs.0.bias' not in sd and 'mask_fcs.0.bias' not in sd
-    # DESIGN.md §10.3: head without updater and link 1,583,635 + original updater 463,104.
+    # The original's count: head without updater and link 1,583,635 + gated updater 463,104.
     assert sum(p.numel() for p in head.parameters()) == 1_583_635 + 463_104
 
 
@@ -126,15 +129,15 @@ def test_losses_by_hand_and_gradients() -> None:
     thing[0, :2] = 1.0
     target = MaskTargets(thing, torch.tensor([0]), torch.zeros(0, 4, 4),
                          torch.zeros(0, dtype=torch.long))
-    losses = head.loss_by_feat(out['cls_score'], out['mask_preds'],
-                               [_sampling([1], [0], thing)], [target])
+    losses = head.loss_by_feat(out.cls_score, out.mask_preds, [_sampling([1], [0], thing)],
+                               [target])
     assert set(losses) == {'loss_cls', 'loss_mask', 'loss_dice', 'loss_rank', 'pos_acc'}
-    p = out['mask_preds'][0, 1].sigmoid()
+    p = out.mask_preds[0, 1].sigmoid()
     dice = 1 - 2 * (p * thing[0]).sum() / ((p * p).sum() + 1e-3 + (thing[0]**2).sum() + 1e-3)
     assert float(losses['loss_dice'].detach()) == pytest.approx(4.0 * float(dice.detach()),
                                                                 rel=1e-5)
     # Focal loss summed over the weighted entries, divided by #positives (= 1).
-    logits = out['cls_score'][0]
+    logits = out.cls_score[0]
     onehot = torch.zeros(7, 5)
     onehot[1, 0] = 1
     prob = logits.sigmoid()
@@ -157,7 +160,7 @@ def test_losses_without_positives_are_finite() -> None:
     empty = MaskTargets(torch.zeros(0, 4, 4), torch.zeros(0, dtype=torch.long),
                         torch.zeros(0, 4, 4), torch.zeros(0, dtype=torch.long))
     sampling = _sampling([], [], torch.zeros(0, 4, 4))
-    losses = head.loss_by_feat(out['cls_score'], out['mask_preds'], [sampling] * 2, [empty] * 2)
+    losses = head.loss_by_feat(out.cls_score, out.mask_preds, [sampling] * 2, [empty] * 2)
     assert float(losses['loss_mask']) == 0 and float(losses['loss_dice']) == 0
     assert float(losses['loss_cls']) > 0 and torch.isfinite(losses['loss_cls'])
 
@@ -165,13 +168,12 @@ def test_losses_without_positives_are_finite() -> None:
 def test_subclass_extends_forward_without_copying() -> None:
 
     class LinkedHead(KernelUpdateHead):
-        """What a video head does: reuse forward, add an output from obj_feat."""
+        """What a video head does: reuse forward, fill obj_feat_track from obj_feat."""
 
         def forward(self, x, kernels, mask_preds, previous_obj_feats=None):
             out = super().forward(x, kernels, mask_preds)
             prev = 0 if previous_obj_feats is None else previous_obj_feats
-            out['obj_feat_track'] = out['obj_feat'] + prev
-            return out
+            return out._replace(obj_feat_track=out.obj_feat + prev)
 
     head = LinkedHead(num_thing_classes=2, num_stuff_classes=1, in_channels=32, out_channels=32,
                       num_heads=4, feedforward_channels=64,
@@ -179,7 +181,7 @@ def test_subclass_extends_forward_without_copying() -> None:
                                               feat_channels=32, out_channels=32))
     x, kernels, masks = _inputs(batch=1, num_kernels=3)
     out = head(x, kernels, masks, previous_obj_feats=torch.ones(1, 3, 32, 1, 1))
-    assert torch.allclose(out['obj_feat_track'], out['obj_feat'] + 1)
+    assert torch.allclose(out.obj_feat_track, out.obj_feat + 1)
 
 
 def test_rejects_softmax_classification() -> None:

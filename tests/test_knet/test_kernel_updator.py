@@ -1,4 +1,4 @@
-"""Tests of KernelUpdator (5 modes), FFN and MultiheadAttention (DESIGN.md §4, §10.3, §10.5)."""
+"""Tests of KernelUpdator (5 modes), FFN and MultiheadAttention."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,7 @@ MODES = ['gated', 'concat', 'skip', 'concat_skip', 'mlp']
 COUNTS = dict(gated=463_104, concat=397_312, skip=330_496, concat_skip=264_704, mlp=1_185_792)
 LN5 = ['norm_in', 'norm_out', 'input_norm_in', 'input_norm_out', 'fc_norm']
 LN3 = ['norm_in', 'norm_out', 'fc_norm']
-# §10.3: Linear weight shapes per mode (biases have the first dim), LayerNorms of 256.
+# Linear weight shapes per mode (biases have the first dim), LayerNorms of 256.
 KEYS = {
     'gated': (dict(dynamic_layer=(512, 256), input_layer=(512, 256), input_gate=(256, 256),
                    update_gate=(256, 256), fc_layer=(256, 256)), LN5),
@@ -81,7 +81,7 @@ def _proj(x, layer, mlp):
 
 
 def _reference(upd: KernelUpdator, mode: str, feats: torch.Tensor, kernels: torch.Tensor):
-    """§4.2-4.6 written out: feats (M, C), kernels (M, 1, C) -> (M, 1, C)."""
+    """The update rules (docs/model.md) by hand: feats (M, C), kernels (M, 1, C) -> (M, 1, C)."""
     c = feats.shape[-1]
     mlp = mode == 'mlp'
     n_in = c // 2 if 'concat' in mode else c

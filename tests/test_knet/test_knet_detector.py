@@ -1,4 +1,5 @@
-"""Tests of the KNet detector on the tiny config (DESIGN.md §1, §3.3, §6.5; ARCHITECTURE.md)."""
+"""Tests of the KNet detector on the tiny config (outputs per docs/ARCHITECTURE.md)."""
+import copy
 from pathlib import Path
 
 import pytest
@@ -8,9 +9,8 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 
 import knet  # noqa: F401  (registers the modules)
-from knet.models.detectors import KNet
-from knet.models.heads import build_mask_targets
-from knet.models.postprocess import merge_things_stuff
+from knet.models.heads import FrameOutput, build_mask_targets
+from knet.models.postprocess import rescale_masks
 from knet.registry import MODELS
 from knet.structures import PanopticDataSample
 
@@ -69,7 +69,7 @@ def test_loss_keys_golden_values_and_gradients() -> None:
         assert float(losses[key].detach()) == pytest.approx(value, rel=1e-4), key
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-    # frozen_stages=1: the stem and layer1 of the backbone are frozen (DESIGN.md §2.1).
+    # frozen_stages=1: the stem and layer1 of the backbone are frozen.
     assert frozen and all(n.startswith(('backbone.conv1', 'backbone.bn1', 'backbone.layer1'))
                           for n in frozen)
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -109,7 +109,8 @@ def test_predict_output_format() -> None:
         assert bool((sem[0][inst.masks[i]] == inst.labels[i]).all())
     assert int(ins.max()) == n
 
-    model.test_cfg.update(instance_score_thr=2.0, legacy=True)  # no things; 0 for unassigned
+    # no things; 0 for unassigned
+    model.test_cfg.update(instance_score_thr=2.0, compat=dict(unassigned_class_zero=True))
     with torch.no_grad():
         legacy, = model(**data, mode='predict')
     assert len(legacy.pred_instances) == 0 and int(legacy.pred_panoptic.instance_ids.max()) == 0
@@ -119,46 +120,13 @@ def test_predict_output_format() -> None:
 def test_rescale_masks_by_hand() -> None:
     logits = torch.randn(3, 4, 8)
     meta = dict(batch_input_shape=(8, 16), img_shape=(6, 12), ori_shape=(3, 5))
-    probs = KNet.rescale_masks(logits, meta).dense()
+    probs = rescale_masks(logits, meta)
     up = F.interpolate(logits[None].sigmoid(), size=(8, 16), mode='bilinear',
                        align_corners=False)[..., :6, :12]
     expected = F.interpolate(up, size=(3, 5), mode='bilinear', align_corners=False)[0]
     assert probs.shape == (3, 3, 5) and torch.allclose(probs, expected)
     with pytest.raises(KeyError, match='ori_shape'):
-        KNet.rescale_masks(logits, dict(batch_input_shape=(8, 16), img_shape=(6, 12)))
-
-
-def test_merge_reuses_its_probability_buffer_without_aliasing_results() -> None:
-    model = _tiny(instance_score_thr=0.0, overlap_thr=0.0)
-    torch.manual_seed(2)
-    meta = dict(batch_input_shape=(32, 64), img_shape=(30, 60), ori_shape=(30, 60))
-    cls_a, cls_b = torch.randn(2, 16 + 17, 19).unbind()  # 16 thing + 17 stuff kernels
-    logits_a, logits_b = (torch.randn(2, 33, 16, 32) * 4).unbind()
-    plain = [merge_things_stuff(c.sigmoid(), KNet.rescale_masks(m, meta), 16, 2,
-                                instance_score_thr=0.0, overlap_thr=0.0)
-             for c, m in ((cls_a, logits_a), (cls_b, logits_b))]
-    first = model.merge_frame(cls_a, logits_a, meta)
-    buffer = model._mask_probs
-    first_semantic = first.semantic.clone()
-    second = model.merge_frame(cls_b, logits_b, meta)
-    assert model._mask_probs is buffer  # same shape: reused, not reallocated
-    assert torch.equal(first.semantic, first_semantic)  # results do not live in the buffer
-    for result, expected in zip((first, second), plain):
-        assert torch.equal(result.semantic, expected.semantic)
-        assert torch.equal(result.instance, expected.instance)
-    model.merge_frame(cls_a, logits_a[:, :8], dict(batch_input_shape=(16, 64), img_shape=(15, 60),
-                                                   ori_shape=(15, 60)))
-    assert model._mask_probs.shape == (33, 8, 32)  # another shape: a new buffer
-    with pytest.raises(ValueError, match='does not match'):
-        KNet.rescale_masks(logits_a, meta, out=torch.empty(3, 16, 32))
-    # with autograd on (predict outside no_grad), and after / before inference mode
-    graded = model.merge_frame(cls_a, logits_a.clone().requires_grad_(), meta)
-    assert torch.equal(graded.semantic, plain[0].semantic)
-    with torch.inference_mode():
-        inferred = model.merge_frame(cls_a, logits_a, meta)
-    assert torch.equal(inferred.semantic, plain[0].semantic)
-    with torch.no_grad():  # an inference-mode buffer cannot be written here: a new one
-        assert torch.equal(model.merge_frame(cls_a, logits_a, meta).semantic, plain[0].semantic)
+        rescale_masks(logits, dict(batch_input_shape=(8, 16), img_shape=(6, 12)))
 
 
 def test_build_mask_targets_by_hand() -> None:
@@ -198,19 +166,22 @@ def test_build_mask_targets_by_hand() -> None:
 def test_frame_level_hooks_for_video() -> None:
     model = _tiny()
     data = _batch(model)
-    losses, final = model.loss_frame(data['inputs'], data['data_samples'],
-                                     rpn_suffix='_ref_rpn', stage_suffix='_ref')
+    losses, final, targets = model.loss_frame(data['inputs'], data['data_samples'],
+                                              rpn_suffix='_ref_rpn', stage_suffix='_ref')
     assert 'loss_rpn_seg_ref_rpn' in losses and 's1_loss_cls_ref' in losses
-    assert final['cls_score'].shape == (2, 33, 19) and final['obj_feat'].shape[:3] == (2, 33, 64)
-    assert final['scaled_mask_preds'].shape == (2, 33, 16, 32)
-    assert final['seg_preds'].shape == (2, 19, 8, 16) and len(final['targets']) == 2
+    assert isinstance(final, FrameOutput) and final.obj_feat_track is None
+    assert final.cls_score.shape == (2, 33, 19) and final.obj_feat.shape[:3] == (2, 33, 64)
+    assert final.scaled_mask_preds.shape == (2, 33, 16, 32)  # mask_assign_stride 4
+    assert final.seg_preds.shape == (2, 19, 8, 16) and len(targets) == 2
+    assert targets[0].thing_masks.shape[-2:] == (16, 32)
     model.eval()
     with torch.no_grad():
         raw = model.predict_frame(data['inputs'])
         cls, masks, seg = model(data['inputs'], mode='tensor')
-    assert raw['scaled_mask_preds'].shape == (2, 33, 16, 32)
-    assert torch.equal(cls, raw['cls_score']) and torch.equal(seg, raw['seg_preds'])
-    result = model.merge_frame(raw['cls_score'][0], raw['scaled_mask_preds'][0],
+    assert raw.scaled_mask_preds.shape == (2, 33, 16, 32)
+    assert torch.equal(cls, raw.cls_score) and torch.equal(masks, raw.scaled_mask_preds)
+    assert torch.equal(seg, raw.seg_preds)
+    result = model.merge_frame(raw.cls_score[0], raw.scaled_mask_preds[0],
                                data['data_samples'][0].metainfo)
     assert result.semantic.shape == (64, 128)
 
@@ -219,13 +190,41 @@ def test_r50_parameter_parity_with_the_original() -> None:
     cfg = Config.fromfile(str(CONFIGS / '_base_' / 'models' / 'knet_r50_fpn.py'))
     with torch.device('meta'):  # structure only
         model = MODELS.build(cfg.model)
-    backbone = 23_508_032  # torchvision ResNet-50 without fc (DESIGN.md §10)
+    backbone = 23_508_032  # torchvision ResNet-50 without fc
     fpn = 256 * (256 + 512 + 1024 + 2048) + 4 * 256 + 4 * (256 * 256 * 9 + 256)
     semantic_fpn = 7 * (256 * 256 * 9 + 2 * 256) + 2 * (256 * 256 + 2 * 256)
     kernel_head = 100 * 256 + (19 * 256 + 19) + 2 * (256 * 256 + 2 * 256)
-    stages = 3 * (1_583_635 + 463_104)  # DESIGN.md §10.3: head + original updater
+    stages = 3 * (1_583_635 + 463_104)  # the original's counts: head + gated updater
     assert sum(p.numel() for p in model.parameters()) == \
         backbone + fpn + semantic_fpn + kernel_head + stages == 37_419_660
+
+
+def test_detector_sets_class_counts_strides_and_proposals_in_its_heads() -> None:
+    cfg = Config.fromfile(str(CONFIGS / 'tiny' / 'knet_tiny.py'))
+    for head_cfg in (cfg.model.rpn_head, cfg.model.roi_head, cfg.model.roi_head.mask_head):
+        assert not {'num_thing_classes', 'num_stuff_classes', 'feat_downsample_stride',
+                    'mask_upsample_stride'} & set(head_cfg)  # stated once, by the detector
+    assert 'num_proposals' not in cfg.model.roi_head
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.update(num_thing_classes=3, num_stuff_classes=5, class_ids=None,
+                     mask_assign_stride=2)
+    model_cfg.rpn_head.num_proposals = 7
+    with torch.device('meta'):
+        model = MODELS.build(model_cfg)
+    heads = [model.rpn_head, *model.roi_head.mask_head]
+    assert all((h.num_thing_classes, h.num_stuff_classes) == (3, 5) for h in heads)
+    assert model.roi_head.num_thing_classes == 3 and model.roi_head.num_proposals == 7
+    assert model.rpn_head.feat_downsample_stride == 4  # 8 / mask_assign_stride
+    assert [h.mask_upsample_stride for h in model.roi_head.mask_head] == [4, 4]
+    assert model.rpn_head.conv_seg.out_channels == 8
+    assert model.roi_head.mask_head[0].fc_cls.out_features == 8
+    # A stage list gets the settings in every entry; stating the detector's value is allowed.
+    model_cfg = copy.deepcopy(cfg.model)
+    stage = dict(model_cfg.roi_head.mask_head, num_stuff_classes=17)
+    model_cfg.roi_head.mask_head = [stage, stage]
+    with torch.device('meta'):
+        model = MODELS.build(model_cfg)
+    assert [h.mask_upsample_stride for h in model.roi_head.mask_head] == [2, 2]
 
 
 def test_config_errors() -> None:
@@ -234,9 +233,26 @@ def test_config_errors() -> None:
     bad['class_ids'] = [0, 1]
     with pytest.raises(ValueError, match='class_ids'):
         MODELS.build(bad)
-    bad = cfg.model.copy()
-    bad.update(num_stuff_classes=5, class_ids=None)
-    with pytest.raises(ValueError, match='num_stuff_classes'):
+    for key, value, name in (('num_stuff_classes', 5, 'rpn_head.num_stuff_classes'),
+                             ('feat_downsample_stride', 4, 'rpn_head.feat_downsample_stride')):
+        bad = copy.deepcopy(cfg.model)
+        bad.rpn_head[key] = value
+        with pytest.raises(ValueError, match=f'{name} = {value} conflicts'):
+            MODELS.build(bad)
+    for key, value, name in (('num_thing_classes', 3, 'roi_head.num_thing_classes'),
+                             ('num_proposals', 8, 'roi_head.num_proposals')):
+        bad = copy.deepcopy(cfg.model)
+        bad.roi_head[key] = value
+        with pytest.raises(ValueError, match=f'{name} = {value} conflicts'):
+            MODELS.build(bad)
+    bad = copy.deepcopy(cfg.model)
+    bad.roi_head.mask_head = [dict(bad.roi_head.mask_head),
+                              dict(bad.roi_head.mask_head, mask_upsample_stride=1)]
+    with pytest.raises(ValueError, match='roi_head.mask_head.1.mask_upsample_stride = 1'):
+        MODELS.build(bad)
+    bad = copy.deepcopy(cfg.model)
+    bad.mask_assign_stride = 3
+    with pytest.raises(ValueError, match='mask_assign_stride'):
         MODELS.build(bad)
     model = _tiny()
     with pytest.raises(RuntimeError, match='Invalid mode'):

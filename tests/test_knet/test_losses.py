@@ -1,11 +1,16 @@
-"""Hand-computed values of the K-Net losses (DESIGN.md §6.2, §6.3, §12 items 8, 17, 22)."""
+"""Hand-computed values of the K-Net losses (docs/model.md, losses)."""
 import math
 
 import pytest
 import torch
 
-from knet.models.losses import (CrossEntropyLoss, DiceLoss, FocalLoss, sigmoid_focal_loss,
-                                weight_reduce_loss)
+from knet.models.losses import (
+    CrossEntropyLoss,
+    DiceLoss,
+    FocalLoss,
+    sigmoid_focal_loss,
+    weight_reduce_loss,
+)
 from knet.registry import MODELS
 
 LN2 = math.log(2.0)
@@ -45,7 +50,7 @@ def _ce_example():
 def test_cross_entropy_softmax_ignore_counts_in_mean():
     logits, labels = _ce_example()
     loss = CrossEntropyLoss(ignore_index=255)(logits, labels)
-    # reference behaviour (§12 item 8): (ln2 + 2 ln2 + 0) / 3 pixels
+    # reference behaviour (ignored pixels count in the mean): (ln2 + 2 ln2 + 0) / 3 pixels
     assert loss.item() == pytest.approx(LN2, rel=1e-6)
     fixed = CrossEntropyLoss(ignore_index=255, avg_non_ignore=True)(logits, labels)
     assert fixed.item() == pytest.approx(3 * LN2 / 2, rel=1e-6)

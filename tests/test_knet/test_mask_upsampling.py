@@ -1,17 +1,24 @@
-"""Lazily upsampled masks and the strip-wise joint merge (DESIGN.md §3.3, §5.5).
+"""Lazily upsampled masks and the blocked joint merge (backend 'blocked').
 
-The references are written out in full here: one channels-last ``F.interpolate`` of the whole
-tensor of the same masks, and the joint merge as an argmax of ``score * prob`` over all K
-candidates with ``orig_area`` counted on the full masks. The fast paths must agree with them
-exactly (``torch.equal``); the channels-last kernel itself is within one ulp of the NCHW one.
+The references: one channels-last ``F.interpolate`` of the whole tensor of the same masks,
+written out here, and the definition of the merge (``merge_things_stuff``, backend 'dense': an
+argmax of ``score * prob`` over all K candidates with ``orig_area`` counted on the full masks).
+Given the same probabilities the blocked paths must agree with them exactly (``torch.equal``);
+the channels-last kernel itself is within one ulp of the NCHW one of ``rescale_masks``.
 """
 import pytest
 import torch
 import torch.nn.functional as F
 
-from knet.models.postprocess import UpsampledMasks, merge_things_stuff
+from knet.models.postprocess import (
+    MergeSettings,
+    UpsampledMasks,
+    blocked_merge_things_stuff,
+    merge_things_stuff,
+    rescale_masks,
+)
+from knet.models.postprocess.blocked_merge import first_argmax
 from knet.models.postprocess.mask_upsampling import simd_group
-from knet.models.postprocess.panoptic_fusion import _candidates, first_argmax
 
 
 def _full(probs, pad_hw, img_hw, index=None):
@@ -91,18 +98,19 @@ def test_confident_masks_need_few_exact_counts(monkeypatch):
     cls_scores, logits = _scene(0, confident=True)
     meta = dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(45, 70))
     lazy = UpsampledMasks.from_logits(logits, meta)
-    expected = _reference_merge(cls_scores, lazy.dense(), 12, 2)
+    expected = merge_things_stuff(cls_scores, lazy.dense(), 12, 2)
     calls = []
     count = UpsampledMasks.count_at_least
     monkeypatch.setattr(UpsampledMasks, 'count_at_least',
                         lambda self, index, thr: calls.append(len(index)) or count(self, index,
                                                                                    thr))
-    assert torch.equal(merge_things_stuff(cls_scores, lazy, 12, 2).semantic, expected)
-    # 11 candidates win pixels; the bounds decide all but those whose soft edges (2 of the
-    # 24 x 36 cells) leave the visible fraction undecided
+    _assert_same_result(blocked_merge_things_stuff(cls_scores, lazy, 12, 2), expected)
+    # the candidates that win pixels are decided by the bounds, except those whose soft edges
+    # (2 of the 24 x 36 cells) leave the visible fraction undecided
     assert len(calls) == 1 and calls[0] <= 3
-    assert torch.equal(merge_things_stuff(cls_scores, lazy, 12, 2, overlap_thr=0.999).semantic,
-                       _reference_merge(cls_scores, lazy.dense(), 12, 2, overlap_thr=0.999))
+    strict = MergeSettings(overlap_thr=0.999)
+    _assert_same_result(blocked_merge_things_stuff(cls_scores, lazy, 12, 2, strict),
+                        merge_things_stuff(cls_scores, lazy.dense(), 12, 2, strict))
 
 
 def test_row_blocks_at_kitti_step_width():
@@ -162,25 +170,18 @@ def test_from_logits_falls_back_to_the_full_resize():
     assert odd.factor == 1 and torch.equal(odd.dense(), _full(logits.sigmoid(), (12, 24),
                                                                 (12, 24)))
     with pytest.raises(ValueError, match=r'expects probs \(N, h, w\), got \(4, 4\)'):
-        merge_things_stuff(torch.rand(4, 4), torch.rand(4, 4), 2, 2)
+        blocked_merge_things_stuff(torch.rand(4, 4), torch.rand(4, 4), 2, 2)
     with pytest.raises(ValueError, match='cannot be upsampled'):
         UpsampledMasks(torch.rand(2, 4, 4), 2, (9, 8))
     with pytest.raises(KeyError, match='batch_input_shape'):
         UpsampledMasks.from_logits(logits, dict(img_shape=(6, 12), ori_shape=(6, 12)))
 
 
-def _reference_merge(cls_scores, probs, num_things, num_thing_classes, score_thr=0.25,
-                     overlap_thr=0.6, mask_thr=0.5):
-    """Winner map and keep flags by the definition: argmax over all K candidates."""
-    cand = _candidates(cls_scores, num_things, num_thing_classes, 100)
-    values = cand.scores[:, None, None] * probs[cand.kernel_inds]
-    winner = values.argmax(0)
-    area = torch.bincount(winner.flatten(), minlength=len(cand.scores))
-    orig_area = (probs[cand.kernel_inds] >= mask_thr).flatten(1).sum(1)
-    keep = (area > 0) & (orig_area > 0) & (area / orig_area.clamp(min=1) >= overlap_thr)
-    keep &= ~(cand.is_thing & (cand.scores < score_thr))
-    semantic = torch.where(keep[winner], cand.labels[winner], torch.full_like(winner, 255))
-    return semantic
+def _assert_same_result(result, expected):
+    """Every field of two merge results is equal (values, dtypes and shapes)."""
+    for name in ('semantic', 'instance', 'thing_masks', 'thing_labels', 'thing_scores',
+                 'thing_kernel_inds', 'stuff_labels', 'stuff_masks', 'stuff_scores'):
+        assert torch.equal(getattr(result, name), getattr(expected, name)), name
 
 
 def _scene(seed, confident, low_hw=(24, 36)):
@@ -204,18 +205,41 @@ def _scene(seed, confident, low_hw=(24, 36)):
 
 @pytest.mark.parametrize('seed', range(6))
 @pytest.mark.parametrize('confident', [False, True])
-def test_lazy_merge_equals_the_definition(seed, confident):
+def test_blocked_merge_equals_the_definition(seed, confident):
     cls_scores, logits = _scene(seed, confident)
     meta = dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(45, 70))
     lazy = UpsampledMasks.from_logits(logits, meta)
     dense = lazy.dense()
-    for thr in (0.25, 0.6):
-        expected = _reference_merge(cls_scores, dense, 12, 2, overlap_thr=thr)
-        for masks in (lazy, dense):
-            result = merge_things_stuff(cls_scores, masks, 12, 2, overlap_thr=thr)
-            assert torch.equal(result.semantic, expected)
-    assert torch.equal(merge_things_stuff(cls_scores, lazy, 12, 2).instance,
-                       merge_things_stuff(cls_scores, dense, 12, 2).instance)
+    for overlap_thr in (0.25, 0.6):
+        for score_thr in (0.25, 0.3):
+            settings = MergeSettings(overlap_thr=overlap_thr, instance_score_thr=score_thr)
+            expected = merge_things_stuff(cls_scores, dense, 12, 2, settings)
+            for masks in (lazy, dense):
+                _assert_same_result(blocked_merge_things_stuff(cls_scores, masks, 12, 2,
+                                                               settings), expected)
+
+
+@pytest.mark.parametrize('order', ['things_first', 'stuff_first'])
+def test_blocked_paste_orders_equal_the_definition(order):
+    cls_scores, logits = _scene(3, confident=True)
+    meta = dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(45, 70))
+    lazy = UpsampledMasks.from_logits(logits, meta)
+    settings = MergeSettings(merge_order=order, overlap_thr=0.3, instance_score_thr=0.2)
+    expected = merge_things_stuff(cls_scores, lazy.dense(), 12, 2, settings)
+    assert expected.stuff_labels.numel() > 0  # stuff bands tile the image
+    assert expected.thing_labels.numel() > 0 or order == 'stuff_first'
+    _assert_same_result(blocked_merge_things_stuff(cls_scores, lazy, 12, 2, settings), expected)
+
+
+def test_blocked_probabilities_are_within_one_ulp_of_the_definition():
+    """The two backends' masks differ only by the rounding of two bilinear kernels."""
+    cls_scores, logits = _scene(1, confident=False)
+    for meta in (dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(45, 70)),
+                 dict(batch_input_shape=(48, 72), img_shape=(45, 70), ori_shape=(30, 47))):
+        dense = rescale_masks(logits, meta)
+        lazy = UpsampledMasks.from_logits(logits, meta)
+        assert dense.shape == lazy.shape
+        assert torch.allclose(lazy.dense(), dense, rtol=0, atol=2 ** -23)
 
 
 def test_ties_go_to_the_first_candidate():
@@ -225,9 +249,9 @@ def test_ties_go_to_the_first_candidate():
     cls_scores[[0, 1, 2, 3], [0, 1, 2, 3]] = 0.5
     meta = dict(batch_input_shape=(16, 16), img_shape=(16, 16), ori_shape=(16, 16))
     lazy = UpsampledMasks.from_logits(logits, meta)
-    result = merge_things_stuff(cls_scores, lazy, 2, 2, overlap_thr=0.)
-    expected = _reference_merge(cls_scores, lazy.dense(), 2, 2, overlap_thr=0.)
-    assert torch.equal(result.semantic, expected)
+    settings = MergeSettings(overlap_thr=0.)
+    result = blocked_merge_things_stuff(cls_scores, lazy, 2, 2, settings)
+    _assert_same_result(result, merge_things_stuff(cls_scores, lazy.dense(), 2, 2, settings))
     assert int(result.instance.max()) == 1  # thing 0 (first in the stable order) takes all
 
 

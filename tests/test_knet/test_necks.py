@@ -1,4 +1,4 @@
-"""Tests of FPN, SemanticFPNWrapper and SinePositionalEncoding (DESIGN.md §2.2, §2.3, §10.2)."""
+"""Tests of FPN, SemanticFPNWrapper and SinePositionalEncoding."""
 import math
 
 import pytest
@@ -148,7 +148,7 @@ def test_semantic_fpn_reference_names_shapes_and_count() -> None:
     for c in convs + ['conv_pred', 'aux_convs.0']:
         expected[f'{c}.gn.weight'] = expected[f'{c}.gn.bias'] = (256, )
     assert {k: tuple(v.shape) for k, v in sd.items()} == expected
-    # 7 3x3 convs * 589,824 + 2 1x1 convs * 65,536 + 9 GN * 512 = 4,264,448 (§10.2, no biases).
+    # 7 3x3 convs * 589,824 + 2 1x1 convs * 65,536 + 9 GN * 512 = 4,264,448 (no biases).
     assert sum(p.numel() for p in sfpn.parameters()) == 4_264_448
     assert sfpn.convs_all_levels[0].conv0.conv.stride == (2, 2)
     assert [n for n, _ in sfpn.convs_all_levels[3].named_children()] == [

@@ -1,4 +1,4 @@
-"""tools/analysis/benchmark.py (issue #7): region accounting, helpers and CPU smoke runs.
+"""tools/analysis/benchmark.py: region accounting, probes, helpers and CPU smoke runs.
 
 The smoke runs use the tiny Video K-Net config on 64x128 frames (3 timed frames) and, for
 ``--train``, one iteration on the session's toy KITTI-STEP data; they check the JSON keys and
@@ -58,7 +58,7 @@ def test_region_meter_exclusive_amounts(bench):
     assert meter.totals == dict(outer=3.0, inner=4.5)
 
 
-def test_hooks_and_wrapped_methods(bench):
+def test_probes_time_observe_and_come_off(bench):
     meter = bench.RegionMeter(sync=lambda: None)
     clock = meter.clock = FakeClock()
 
@@ -67,16 +67,28 @@ def test_hooks_and_wrapped_methods(bench):
             clock.now += 2.0
             return x
 
-        def finish(self, x):
+        def finish(self, x, offset=1):
             clock.now += 0.5
-            return x + 1
+            return x + offset
 
     part = Part()
-    meter.hook_module(part, 'part')
-    meter.wrap_method(part, 'finish', 'finish')
+    seen = []
+    with bench.Probes(meter) as probes:
+        probes.time_module(part, 'part')
+        probes.time_method(part, 'finish', 'finish')
+        probes.observe_method(part, 'finish', lambda args, out: seen.append((args, out.item())))
+        meter.start()
+        assert part.finish(part(torch.zeros(1))).item() == 1.0
+        assert meter.stop() == dict(part=2.0, finish=0.5, other=0.0, total=2.5)
+        assert seen[0][1] == 1.0 and set(seen[0][0]) == {'x', 'offset'}
+        assert seen[0][0]['offset'] == 1  # defaults applied: observers see every parameter
+    # Removed: no hook, no instance attribute left, nothing recorded any more.
+    assert 'finish' not in vars(part) and not part._forward_hooks and not part._forward_pre_hooks
     meter.start()
-    assert part.finish(part(torch.zeros(1))).item() == 1.0
-    assert meter.stop() == dict(part=2.0, finish=0.5, other=0.0, total=2.5)
+    part.finish(part(torch.zeros(1)))
+    assert meter.stop() == dict(other=2.5, total=2.5) and len(seen) == 1
+    with pytest.raises(ValueError, match='RegionMeter'):
+        bench.Probes().time_module(part, 'part')
 
 
 def test_percentile_and_frames(bench):

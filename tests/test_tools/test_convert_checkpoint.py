@@ -1,6 +1,6 @@
 """Round trip of tools/convert_checkpoint.py on a synthetic original Video K-Net checkpoint.
 
-The synthetic state dict has exactly the key names and shapes of DESIGN.md §10 (mmdet ResNet-50,
+The synthetic state dict has exactly the key names and shapes of the original (mmdet ResNet-50,
 mmdet FPN, ConvKernelHead with its semantic FPN, 3 VideoKernelUpdateHead stages with link
 modules, the tracking head and embedding layers). Values are random: only names and shapes
 matter for the mapping.
@@ -26,7 +26,7 @@ def _bn(prefix: str, ch: int) -> Dict[str, Shape]:
 
 
 def _backbone() -> Dict[str, Shape]:
-    """mmdet ResNet-50 (torchvision names, no fc), §10.2."""
+    """mmdet ResNet-50 (torchvision names, no fc)."""
     keys = {'backbone.conv1.weight': (64, 3, 7, 7), **_bn('backbone.bn1', 64)}
     in_ch = 64
     for layer, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512)), start=1):
@@ -45,7 +45,7 @@ def _backbone() -> Dict[str, Shape]:
 
 
 def _neck_and_rpn() -> Dict[str, Shape]:
-    """mmdet FPN + ConvKernelHead with localization_fpn, §10.2."""
+    """mmdet FPN + ConvKernelHead with localization_fpn."""
     keys: Dict[str, Shape] = {}
     for i, ch in enumerate((256, 512, 1024, 2048)):
         keys.update({f'neck.lateral_convs.{i}.conv.weight': (C, ch, 1, 1),
@@ -85,7 +85,7 @@ def _ln(prefix: str) -> Dict[str, Shape]:
 
 
 def _stage(s: int, link: bool) -> Dict[str, Shape]:
-    """One (Video)KernelUpdateHead with the original updater, §10.3."""
+    """One (Video)KernelUpdateHead with the original updater."""
     p = f'roi_head.mask_head.{s}'
     keys = {**_attention(f'{p}.attention'), **_ln(f'{p}.attention_norm'),
             **_ffn(f'{p}.ffn'), **_ln(f'{p}.ffn_norm'),
@@ -108,7 +108,7 @@ def _stage(s: int, link: bool) -> Dict[str, Shape]:
 
 
 def _tracking() -> Dict[str, Shape]:
-    """Track head and detector-level embedding layers, §10.4."""
+    """Track head and detector-level embedding layers."""
     keys: Dict[str, Shape] = {}
     for name in ('track_head.fcs.0', 'track_head.fcs.1', 'track_head.fc_embed', 'fc_embed'):
         keys.update({f'{name}.weight': (C, C), f'{name}.bias': (C, )})
@@ -144,7 +144,7 @@ def test_synthetic_checkpoint_matches_the_documented_counts() -> None:
     shapes = original_video_knet_shapes()
     count = sum(torch.Size(s).numel() for k, s in shapes.items()
                 if not k.endswith(('running_mean', 'running_var', 'num_batches_tracked')))
-    # §10: image K-Net 37,419,660 + 3 link blocks (1,315,072 each) + tracking (3 x 65,792 +
+    # Image K-Net 37,419,660 + 3 link blocks (1,315,072 each) + tracking (3 x 65,792 +
     # 66,048 + 65,792), i.e. a video head per stage of 3,361,811 parameters.
     assert count == 37_419_660 + 3 * 1_315_072 + 3 * 65_792 + 66_048 + 65_792
 

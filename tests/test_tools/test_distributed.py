@@ -1,4 +1,4 @@
-"""Distributed training and inference on CPU (gloo) through the real tools (DESIGN.md §7, §9.1).
+"""Distributed training and inference on CPU (gloo) through the real tools.
 
 * ``torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch`` (what
   ``tools/dist_train.sh`` runs) with 1 clip per process must leave identical parameters on both

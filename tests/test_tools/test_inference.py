@@ -1,13 +1,13 @@
-"""tools/inference.py and tools/inference.sh (DESIGN.md §9.1, §12 item 19; ARCHITECTURE.md).
+"""tools/inference.py and tools/inference.sh (results layout: docs/data_formats.md).
 
 A tiny Video K-Net with random weights predicts the toy KITTI-STEP val split (sequence 2, six
 64x192 frames); the files must have the exact evaluator layout and be scored by the evaluators.
+The writer and the inference API themselves are tested in tests/test_apis/.
 """
 import logging
 import os
 import os.path as osp
 import subprocess
-import threading
 
 import cv2
 import numpy as np
@@ -15,11 +15,12 @@ import pytest
 import torch
 from helpers import load_tool
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-import video_knet  # noqa: F401  (registers the modules)
 from knet.registry import MODELS
+from video_knet.apis import build_detector, build_inference_dataset, load_config
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'configs', 'tiny', 'video-knet_tiny.py')
@@ -54,61 +55,6 @@ def _read(path):
     return image
 
 
-def test_write_frame_results_encoding(inference, tmp_path) -> None:
-    semantic = np.array([[11, 255], [0, 13]])
-    track = np.array([[1, 0], [0, 300]])
-    cat, ins, final = inference.write_frame_results(str(tmp_path), 7, 12, semantic, track)
-    assert cat == str(tmp_path / 'panoptic' / '7' / '000007_000012_cat.png')
-    assert ins == str(tmp_path / 'panoptic' / '7' / '000007_000012_ins.png')
-    assert final == str(tmp_path / 'final' / '0007' / '000012.png')
-    assert _read(cat).dtype == np.uint16 and _read(cat).tolist() == semantic.tolist()
-    assert _read(ins).dtype == np.uint16 and _read(ins).tolist() == track.tolist()
-    rgb = _read(final)[..., ::-1]  # cv2 reads BGR: the file itself is RGB
-    assert rgb[..., 0].tolist() == semantic.tolist()
-    assert rgb[..., 1].tolist() == [[0, 0], [0, 1]] and rgb[..., 2].tolist() == [[1, 0], [0, 44]]
-    assert sorted(os.listdir(tmp_path / 'panoptic' / '7')) == [
-        '000007_000012_cat.png', '000007_000012_ins.png']  # no temporary file left
-
-
-def test_background_writer_order_bound_and_errors(inference) -> None:
-    done, started = [], threading.Event()
-    gate = threading.Event()
-
-    def job(i):
-        if i == 0:
-            started.set()
-            assert gate.wait(10)
-        done.append(i)
-
-    with inference.BackgroundWriter(max_pending=2) as writer:
-        writer.submit(job, 0)
-        assert started.wait(10)
-        writer.submit(job, 1)  # two queued: the next submit must wait for job 0
-        submitter = threading.Thread(target=writer.submit, args=(job, 2))
-        submitter.start()
-        submitter.join(0.2)
-        assert submitter.is_alive() and done == []
-        gate.set()
-        submitter.join(10)
-    assert done == [0, 1, 2]  # in submission order, all finished when the block ends
-
-    def fail(_):
-        raise OSError('disk full')
-
-    writer = inference.BackgroundWriter(max_pending=1)
-    writer.submit(fail, 0)
-    with pytest.raises(OSError, match='disk full'):  # raised by the next submit
-        writer.submit(job, 3)
-    writer.close()
-    done.clear()
-    with pytest.raises(KeyError):  # the block's own error wins; queued jobs still finish
-        with inference.BackgroundWriter() as writer:
-            writer.submit(job, 4)
-            writer.submit(fail, 5)
-            raise KeyError('model failed')
-    assert done == [4]
-
-
 def test_inference_layout_values_skip_and_evaluators(inference, checkpoint, toy_step_root,
                                                      tmp_path) -> None:
     out = tmp_path / 'results'
@@ -126,10 +72,9 @@ def test_inference_layout_values_skip_and_evaluators(inference, checkpoint, toy_
         assert (final[..., 0] == cat).all() and (final[..., 1] * 256 + final[..., 2] == ins).all()
 
     # The first frame equals a direct prediction of the same checkpoint.
-    cfg = inference.load_config(inference.parse_args([CONFIG, checkpoint, str(out)]))
-    dataset = inference.build_dataset(cfg, 'val', toy_step_root)
-    model = inference.build_model(cfg, checkpoint, 'cpu')
-    from mmengine.dataset import pseudo_collate
+    cfg = load_config(CONFIG)
+    dataset = build_inference_dataset(cfg, 'val', toy_step_root)
+    model = build_detector(cfg, checkpoint, 'cpu')
     with torch.no_grad():
         pred = model.test_step(pseudo_collate([dataset[0]]))[0].pred_panoptic
     assert (_read(out / 'panoptic' / '2' / '000002_000000_cat.png') ==

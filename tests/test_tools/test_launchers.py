@@ -1,6 +1,6 @@
 """tools/dist_{train,test}.sh and tools/slurm_{train,test}.sh forward their arguments as
-README.md documents (DESIGN.md §7, §9): checked on a stub repository whose Python and ``srun``
-print what they receive."""
+README.md documents: checked on a stub repository whose Python and ``srun`` print what they
+receive."""
 import subprocess
 from pathlib import Path
 

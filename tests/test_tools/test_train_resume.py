@@ -1,10 +1,12 @@
-"""Kill-and-resume through tools/train.py on a toy model (issue: resume, DESIGN.md §7).
+"""Kill-and-resume through tools/train.py on a toy model.
 
 A run is "killed" by a hook raising mid-epoch, resumed with ``--resume`` from the latest
 checkpoint of its work dir, and must end with exactly the parameters, learning rates and
 counters of an uninterrupted run. This exercises the torch>=2.6 checkpoint loader of
-``knet/engine/checkpoint.py`` (resume unpickles the message hub and the config), the dataset
-metainfo stored in checkpoints, and ``tools/test.py`` on the trained checkpoint.
+``knet/engine/checkpoint.py``, which ``tools/train.py`` switches on explicitly (resume unpickles
+the message hub and the config; that importing alone does not switch it on is tested in
+tests/test_apis/test_checkpoint_loading.py), the dataset metainfo stored in checkpoints, and
+``tools/test.py`` on the trained checkpoint.
 """
 import sys
 from pathlib import Path

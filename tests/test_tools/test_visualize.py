@@ -1,4 +1,4 @@
-"""Tests of knet.visualization and tools/visualize.py (DESIGN.md §9.4, §12 item 19 fixes)."""
+"""Tests of knet.visualization and tools/visualize.py (with the fixes of the original colorize_img.py)."""
 import os
 import os.path as osp
 import subprocess
@@ -11,8 +11,14 @@ from helpers import REPO, load_tool
 from PIL import Image
 
 from knet.datasets.step_metainfo import STEP_PALETTE
-from knet.visualization import (colorize_ids, colorize_semantic, find_result_frames, id_color,
-                                make_panel, read_gif_frames)
+from knet.visualization import (
+    colorize_ids,
+    colorize_semantic,
+    find_result_frames,
+    id_color,
+    make_panel,
+    read_gif_frames,
+)
 
 H, W = 4, 6
 # (seq folder, frames); frame f of a sequence shows class f in its top-left quadrant.

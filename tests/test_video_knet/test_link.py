@@ -1,4 +1,4 @@
-"""Temporal kernel linking (DESIGN.md §5.1, §10.3, §12 items 10 and 23)."""
+"""Temporal kernel linking: only track kernels change, by hand, gradients, parameter counts."""
 import pytest
 import torch
 
@@ -37,38 +37,38 @@ def test_link_does_not_change_class_mask_or_kernels() -> None:
     x, kernels, masks, previous = _inputs()
     plain = head(x, kernels, masks)
     linked = head(x, kernels, masks, previous_obj_feats=previous)
-    assert plain['obj_feat_track'] is None
+    assert plain.obj_feat_track is None
     for key in ('cls_score', 'mask_preds', 'obj_feat'):
-        assert torch.equal(plain[key], linked[key]), key
-    track = linked['obj_feat_track']
+        assert torch.equal(getattr(plain, key), getattr(linked, key)), key
+    track = linked.obj_feat_track
     assert track.shape == (2, 7, 32, 1, 1) and torch.isfinite(track).all()
-    assert not torch.allclose(track, linked['obj_feat'])
+    assert not torch.allclose(track, linked.obj_feat)
     # Other previous kernels change only the track kernels.
     other = head(x, kernels, masks, previous_obj_feats=previous.flip(1))
-    assert torch.equal(other['cls_score'], linked['cls_score'])
-    assert not torch.allclose(other['obj_feat_track'], track)
+    assert torch.equal(other.cls_score, linked.cls_score)
+    assert not torch.allclose(other.obj_feat_track, track)
 
 
 def test_link_by_hand() -> None:
     head = _stage()
     x, kernels, masks, previous = _inputs(batch=1, num_kernels=5)
     out = head(x, kernels, masks, previous_obj_feats=previous)
-    query = out['obj_feat'][..., 0, 0].permute(1, 0, 2)  # (N, B, C)
+    query = out.obj_feat[..., 0, 0].permute(1, 0, 2)  # (N, B, C)
     memory = previous[..., 0, 0].permute(1, 0, 2)
     attn = head.attention_previous.attn(query, memory, memory, need_weights=False)[0]
     t = head.attention_previous_norm(query + attn)
     ffn = head.link_ffn.layers
     hidden = torch.relu(ffn[0][0](t))
     expected = head.link_ffn_norm(t + ffn[1](hidden)).permute(1, 0, 2)
-    assert torch.allclose(out['obj_feat_track'][..., 0, 0], expected, atol=1e-5)
+    assert torch.allclose(out.obj_feat_track[..., 0, 0], expected, atol=1e-5)
 
 
 def test_link_gradients_reach_link_and_previous_kernels() -> None:
     head = _stage().train()
     x, kernels, masks, previous = _inputs()
     previous.requires_grad_(True)
-    head(x, kernels, masks, previous_obj_feats=previous)['obj_feat_track'].sum().backward()
-    assert previous.grad is not None and previous.grad.abs().sum() > 0  # not detached (§5.1)
+    head(x, kernels, masks, previous_obj_feats=previous).obj_feat_track.sum().backward()
+    assert previous.grad is not None and previous.grad.abs().sum() > 0  # not detached
     for name, param in head.named_parameters():
         if name.startswith(LINK_PREFIXES):
             assert param.grad is not None and param.grad.abs().sum() > 0, name
@@ -94,14 +94,14 @@ def test_iter_head_links_last_stage_only() -> None:
     assert link_keys and all(k.startswith('mask_head.2.') for k in link_keys)
     x, kernels, masks, previous = _inputs()
     final = head.predict(x, kernels, masks, dict(previous_obj_feats=previous))
-    assert final['obj_feat_track'].shape == (2, 7, 32, 1, 1)
-    assert head.predict(x, kernels, masks)['obj_feat_track'] is None
+    assert final.obj_feat_track.shape == (2, 7, 32, 1, 1)
+    assert head.predict(x, kernels, masks).obj_feat_track is None
     with pytest.raises(ValueError, match='num_stages'):
         VideoKernelIterHead(num_stages=2, mask_head=[_stage_cfg()] * 3)
 
 
 def test_link_parameter_count_matches_original() -> None:
-    """DESIGN.md §10.3: 1,315,072 link parameters; 3,361,811 per video stage (gated)."""
+    """The original's counts: 1,315,072 link parameters; 3,361,811 per video stage (gated)."""
     head = MODELS.build(dict(type='VideoKernelUpdateHead', num_thing_classes=2,
                              num_stuff_classes=17))
     link = sum(p.numel() for n, p in head.named_parameters() if n.startswith(LINK_PREFIXES))

@@ -1,4 +1,4 @@
-"""QuasiDenseEmbedHead: tracking targets and losses on hand-made assignments (DESIGN §5.2, §5.3)."""
+"""QuasiDenseEmbedHead: tracking targets and losses on hand-made assignments."""
 import math
 
 import pytest
@@ -86,7 +86,7 @@ def test_embedding_mlp_and_init() -> None:
 
 
 def test_parameter_names_match_original_checkpoint() -> None:
-    """DESIGN.md §10.4: track_head.fcs.{0,1} and track_head.fc_embed, 256 channels."""
+    """The original's keys: track_head.fcs.{0,1} and track_head.fc_embed, 256 channels."""
     head = MODELS.build(dict(type='QuasiDenseEmbedHead'))
     shapes = {k: tuple(v.shape) for k, v in head.state_dict().items()}
     assert shapes == {'fcs.0.weight': (256, 256), 'fcs.0.bias': (256, ),

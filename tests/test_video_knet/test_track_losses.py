@@ -1,4 +1,4 @@
-"""Tracking losses on hand-made similarity matrices (DESIGN.md §5.3, §12 item 17)."""
+"""Tracking losses on hand-made similarity matrices."""
 import math
 
 import pytest
@@ -33,7 +33,7 @@ def test_multi_pos_cross_entropy_no_positive_rows_is_finite():
     pred = torch.randn(2, 3, requires_grad=True)
     target = torch.zeros(2, 3)
     weight = torch.zeros(2)
-    # avg_factor 0 is clamped to 1 (§12 item 17): loss 0, finite gradients
+    # avg_factor 0 is clamped to 1: loss 0, finite gradients
     loss = MultiPosCrossEntropyLoss()(pred, target, weight, avg_factor=weight.sum())
     loss.backward()
     assert loss.item() == 0 and torch.isfinite(pred.grad).all()

@@ -1,4 +1,4 @@
-"""Quasi-dense tracker over a few frames of hand-made embeddings (DESIGN.md §5.6, §12 item 13)."""
+"""Quasi-dense tracker over a few frames of hand-made embeddings."""
 import pytest
 import torch
 
@@ -72,7 +72,7 @@ def test_removed_duplicate_keeps_caller_order():
     dup = (0.85, 0, _embed(0), torch.tensor([0., 0., 10., 9.]))  # IoU 0.9 with the next one
     best = (0.9, 0, _embed(0), torch.tensor([0., 0., 10., 10.]))
     other = (0.8, 1, _embed(1), _box(3))
-    # the reference would hand ids (0, 1) to (dup, best) and none to `other` (§12 item 13)
+    # the reference would hand ids (0, 1) to (dup, best) and none to `other`
     assert tracker.update(0, **_dets(dup, best, other)).tolist() == [-1, 0, 1]
 
 

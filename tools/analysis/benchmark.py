@@ -1,8 +1,11 @@
 """Speed, FLOPs and memory of online (Video) K-Net inference and of a training iteration.
 
-GitHub issue #7; inference as DESIGN.md §1b (batch 1, frame by frame, kernel memory and tracker
-carried along the sequence), §5.5 (merge), §5.6 (tracker), §9.1 (the PNGs, written with
-``tools/inference.py``'s writer); ``--train`` times the iteration of §1a. Usage::
+Inference as ``tools/inference.py`` runs it (batch 1, frame by frame, kernel memory and tracker
+carried along the sequence, panoptic merge, tracker, the PNGs of the ``'knet'`` results layout
+written with :class:`video_knet.apis.BackgroundWriter` under ``--async-write``); ``--train``
+times a training iteration (key + reference frame). The model is built by the inference API
+(:func:`video_knet.apis.build_detector`) and measured from outside by the probes of
+:mod:`knet.engine.profiling`. Usage::
 
     python tools/analysis/benchmark.py CONFIG [--checkpoint CKPT] [--device cpu|cuda]
         [--shape H W] [--frames N] [--warmup W] [--amp bf16|fp16] [--channels-last] [--compile]
@@ -12,8 +15,9 @@ carried along the sequence), §5.5 (merge), §5.6 (tracker), §9.1 (the PNGs, wr
 Printed and in ``--json`` (always: ``fps``, ``latency_ms_median``, ``latency_ms_p90``,
 ``components_ms``, ``peak_mem_mb``, ``gflops_per_frame``, ``matmul_gflops``, ``matmul_ratio``;
 ``--train`` adds ``data_ms_median`` and ``data_share``): per-frame latency after warm-up, the
-exclusive time of each component (forward hooks and wrapped methods installed by this tool,
-nested regions subtracted from their parent; CUDA synchronizes at each boundary), peak memory
+exclusive time of each component (:class:`~knet.engine.profiling.Probes`: forward hooks and
+wrapped methods, nested regions subtracted from their parent; CUDA synchronizes at each
+boundary), peak memory
 (RSS on CPU, allocated on CUDA) and the RSS after every frame, the FLOPs of a frame
 (``FlopCounterMode``: conv / matmul / attention) in total and per component, and the FLOP/s of a
 large matmul measured in the same run, whose ratio to the model's FLOP/s is ``matmul_ratio``.
@@ -23,7 +27,6 @@ import argparse
 import contextlib
 import copy
 import functools
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -39,16 +42,23 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import knet  # noqa: F401  (registers the modules)
-import video_knet  # noqa: F401
-from knet.engine.profiling import (RegionMeter, compare_outputs, instrument, matmul_gflops,
-                                   peak_memory_mb, percentile, rss_mb, sync_device)
-from knet.registry import MODELS
+from knet.engine.profiling import (
+    Probes,
+    RegionMeter,
+    compare_outputs,
+    instrument,
+    matmul_gflops,
+    peak_memory_mb,
+    percentile,
+    rss_mb,
+    sync_device,
+)
 from knet.structures import PanopticDataSample
+from video_knet.apis import BackgroundWriter, build_detector, load_config
+from vseg.layouts import get_layout
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 #: ``--clock``: wall time, or CPU time of the process (all threads; steadier on a shared CPU).
@@ -56,15 +66,6 @@ CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 #: Components that are the network itself (``matmul_ratio_network``).
 NETWORK_COMPONENTS = ('preprocess', 'backbone', 'fpn', 'semantic_fpn', 'kernel_head',
                       'mask_upsample', 'kernel_link')
-
-
-def _load_inference_tool() -> Any:
-    """``tools/inference.py`` as a module (its PNG writer and model loader are reused)."""
-    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'inference.py')
-    spec = importlib.util.spec_from_file_location('knet_tools_inference', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -163,12 +164,7 @@ def build_model(cfg: Config, args: argparse.Namespace, device: torch.device) -> 
     if isinstance(cfg.model.get('backbone'), dict) and 'pretrained' in cfg.model.backbone:
         cfg.model.backbone.pretrained = None  # random init or the checkpoint, never a download
     torch.manual_seed(args.seed)
-    if args.checkpoint:
-        model = _load_inference_tool().build_model(cfg, args.checkpoint, str(device))
-    else:
-        model = MODELS.build(cfg.model)
-        model.init_weights()
-        model = model.to(device).eval()
+    model = build_detector(cfg, args.checkpoint, device)
     if args.thing_logit_bias:
         head = model.roi_head.mask_head[-1]
         with torch.no_grad():
@@ -214,6 +210,11 @@ def predict_frame(model: nn.Module, image: np.ndarray, frame_id: int, autocast: 
     return sample
 
 
+def _total_flops(counter: FlopCounterMode) -> float:
+    """The FLOPs counted so far (a :class:`RegionMeter` clock)."""
+    return float(counter.get_total_flops())
+
+
 def count_frame_flops(model: nn.Module, meter: RegionMeter, images: Sequence[np.ndarray],
                       autocast: Callable[[], Any]) -> Dict[str, float]:
     """FLOPs per component of the last of ``images`` (earlier ones set up the sequence state)."""
@@ -221,7 +222,7 @@ def count_frame_flops(model: nn.Module, meter: RegionMeter, images: Sequence[np.
         predict_frame(model, image, frame_id, autocast)
     counter = FlopCounterMode(display=False)
     with counter:
-        meter.clock = lambda: float(counter.get_total_flops())
+        meter.clock = functools.partial(_total_flops, counter)
         meter.start()
         predict_frame(model, images[-1], len(images) - 1, autocast)
         flops = meter.stop()
@@ -234,21 +235,17 @@ def capture_outputs(model: nn.Module, images: Sequence[np.ndarray],
                     autocast: Callable[[], Any]) -> List[Dict[str, torch.Tensor]]:
     """Per frame: final class / mask probabilities and the panoptic maps, on CPU in float."""
     captured: List[Dict[str, torch.Tensor]] = []
-    original = model.predict_frame
 
-    def capture(*args: Any, **kwargs: Any) -> Dict[str, Any]:
-        out = original(*args, **kwargs)
-        captured.append(dict(cls=out['cls_score'].float().sigmoid().cpu(),
-                             masks=out['scaled_mask_preds'].float().sigmoid().cpu()))
-        return out
+    def record(arguments: Dict[str, Any], _: Any) -> None:
+        """The merge's inputs: final class and mask logits of the frame."""
+        captured.append(dict(cls=arguments['cls_score'].float().sigmoid().cpu(),
+                             masks=arguments['mask_logits'].float().sigmoid().cpu()))
 
-    model.predict_frame = capture
-    try:
+    with Probes() as probes:
+        probes.observe_method(model, 'merge_frame', record)
         for frame_id, image in enumerate(images):
             pred = predict_frame(model, image, frame_id, autocast).pred_panoptic
             captured[-1].update(sem=pred.sem_seg[0].cpu(), ins=pred.instance_ids[0].cpu())
-    finally:
-        del model.predict_frame
     return captured
 
 
@@ -256,9 +253,8 @@ def capture_outputs(model: nn.Module, images: Sequence[np.ndarray],
 def run_inference(cfg: Config, args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
     """The inference benchmark; returns the result dict (see module docstring)."""
     model = build_model(cfg, args, device)
-    inference_tool = _load_inference_tool()
-    writer = inference_tool.write_frame_results
-    background = inference_tool.BackgroundWriter() if args.async_write else None
+    writer = get_layout('knet').write_frame
+    background = BackgroundWriter() if args.async_write else None
     if background is not None:
         writer = functools.partial(background.submit, writer)
     meter = RegionMeter(functools.partial(sync_device, device), CLOCKS[args.clock])
@@ -389,11 +385,11 @@ def run_training(cfg: Config, args: argparse.Namespace, device: torch.device) ->
     model = build_model(cfg, args, device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     meter = RegionMeter(functools.partial(sync_device, device))
-    instrument(model, meter, inside_compiled=not args.compile)
-    meter.hook_module(model, 'losses')
-    meter.wrap_method(optim_wrapper, 'backward', 'backward')
+    probes = instrument(model, meter, inside_compiled=not args.compile)
+    probes.time_module(model, 'losses')
+    probes.time_method(optim_wrapper, 'backward', 'backward')
     for attr in ('step', 'zero_grad'):
-        meter.wrap_method(optim_wrapper, attr, 'optimizer_step')
+        probes.time_method(optim_wrapper, attr, 'optimizer_step')
     autocast = apply_options(model, args, device)
     batches, records = iter(loader), []
     for index in range(args.warmup + args.iters + 1):
@@ -403,7 +399,7 @@ def run_training(cfg: Config, args: argparse.Namespace, device: torch.device) ->
         counter = FlopCounterMode(display=False) if index == args.warmup else None
         with counter or contextlib.nullcontext():
             if counter is not None:
-                meter.clock = lambda: float(counter.get_total_flops())
+                meter.clock = functools.partial(_total_flops, counter)
             meter.start()
             with autocast():
                 model.train_step(data, optim_wrapper)
@@ -496,10 +492,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         torch.set_num_threads(args.threads)
     if not MMLogger.check_instance_created('knet_benchmark'):
         MMLogger.get_instance('knet_benchmark', log_level='ERROR')  # silence init logs
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'knet'))
+    cfg = load_config(args.config, args.cfg_options)
     result = environment(args, device)
     run = run_training if args.train else run_inference
     result.update(run(cfg, args, device))

@@ -1,4 +1,4 @@
-"""Count the parameters of the model of a config (STYLE.md §2.9b, DESIGN.md §10.3 counts).
+"""Count the parameters of the model of a config (compared with the original in the tests).
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""Inference sampler that keeps every video sequence whole on one rank (DESIGN.md §1b).
+"""Inference sampler that keeps every video sequence whole on one rank.
 
 Video K-Net's tracker and kernel memory are reset on a sequence's first frame and carried from
 frame to frame, so a rank must see each of its sequences completely and in frame order. The
@@ -8,12 +8,22 @@ duplicates. Ranks may therefore receive different numbers of frames; mmengine's
 ``collect_results`` (``zip_longest`` over the rank lists) keeps every result, so metrics must
 order results by their (``seq_id``, ``frame_id``) metainfo, not by position.
 """
-from typing import Dict, Iterator, List, Optional, Sized
+from typing import Dict, Iterator, List, Optional, Protocol
 
 from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
 from knet.registry import DATA_SAMPLERS
+
+
+class FrameInfos(Protocol):
+    """What the sampler needs of a dataset: its length and each frame's data info."""
+
+    def __len__(self) -> int:
+        ...
+
+    def get_data_info(self, idx: int) -> dict:
+        ...
 
 
 def sequence_name(info: dict) -> str:
@@ -55,7 +65,7 @@ class SequenceSampler(Sampler):
         seed: unused (accepted for dataloader-config compatibility; nothing is shuffled).
     """
 
-    def __init__(self, dataset: Sized, rank: Optional[int] = None,
+    def __init__(self, dataset: FrameInfos, rank: Optional[int] = None,
                  world_size: Optional[int] = None, seed: Optional[int] = None) -> None:
         dist_rank, dist_world = get_dist_info()
         self.rank = dist_rank if rank is None else rank

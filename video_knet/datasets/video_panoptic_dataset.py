@@ -1,8 +1,8 @@
 """Video panoptic dataset: single frames in order, or training clips (key + references).
 
-DESIGN.md §1a step 1, §5.4 and §12 item 1 (the original ``KITTISTEPDVPSDataset`` with
-``ref_seq_index``): for every key frame ONE offset is drawn uniformly from ``ref_seq_index`` with
-a seeded RNG when the dataset is built; keys whose reference lies outside the sequence are
+Follows the original Video K-Net's ``KITTISTEPDVPSDataset`` with ``ref_seq_index``: for every key
+frame ONE offset is drawn uniformly from ``ref_seq_index`` with a seeded RNG when the dataset is
+built; keys whose reference lies outside the sequence are
 dropped and the pairs stay fixed for the whole training. ``resample_each_epoch=True`` is the
 "modern" behavioural change: a key is kept when at least ``num_ref_frames`` offsets are valid and
 the reference is drawn among those valid offsets every time the sample is fetched.
@@ -50,7 +50,8 @@ def warn_frame_gaps(frames: Sequence[dict]) -> None:
         missing = sorted(set(range(min(ids), max(ids) + 1)) - set(ids))
         if missing:
             warnings.warn(f'sequence {seq_name}: {len(missing)} missing frame number(s), first '
-                          f'{missing[:5]}; references across a gap are treated as absent')
+                          f'{missing[:5]}; references across a gap are treated as absent',
+                          stacklevel=2)
 
 
 class VideoPanopticDataset(PanopticFrameDataset):
@@ -77,6 +78,14 @@ class VideoPanopticDataset(PanopticFrameDataset):
         self.resample_each_epoch = resample_each_epoch
         super().__init__(**kwargs)
 
+    @property
+    def ref_pool(self) -> Tuple[int, ...]:
+        """``ref_seq_index`` of a clip dataset (a frame dataset draws no references)."""
+        if self.ref_seq_index is None:
+            raise RuntimeError(f'{type(self).__name__}: ref_seq_index=None (frames, not clips) '
+                               f'has no reference offsets')
+        return self.ref_seq_index
+
     def load_data_list(self) -> List[dict]:
         """Frame infos (``ref_seq_index=None``) or clip infos, each with the label info."""
         frames = self.sorted_frames()
@@ -94,9 +103,9 @@ class VideoPanopticDataset(PanopticFrameDataset):
                     rng: random.Random) -> Optional[dict]:
         """Clip with references drawn now; None when a drawn reference is missing."""
         if self.num_ref_frames == 1:
-            offsets = rng.choices(self.ref_seq_index, k=1)
+            offsets = rng.choices(self.ref_pool, k=1)
         else:
-            offsets = rng.sample(self.ref_seq_index, self.num_ref_frames)
+            offsets = rng.sample(self.ref_pool, self.num_ref_frames)
         refs = [index.get((key['seq_name'], key['frame_id'] + off)) for off in offsets]
         if any(ref is None for ref in refs):
             return None
@@ -106,7 +115,7 @@ class VideoPanopticDataset(PanopticFrameDataset):
     def _candidate_clip(self, key: dict, index: Dict[_FrameKey, dict],
                         rng: random.Random) -> Optional[dict]:
         """Key with all valid references (drawn at fetch time); None when too few are valid."""
-        offsets = [off for off in self.ref_seq_index
+        offsets = [off for off in self.ref_pool
                    if (key['seq_name'], key['frame_id'] + off) in index]
         if len(offsets) < self.num_ref_frames:
             return None

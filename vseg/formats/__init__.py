@@ -11,9 +11,8 @@ Entries: ``'kitti-step'`` (KITTI-STEP panoptic PNG) and ``'cityscapes'`` (Citysc
 ``labelTrainIds`` + ``instanceTrainIds``); docs/data_formats.md describes both, and
 docs/adding_a_dataset.md how to add one.
 """
-from .base import (AnnotationFormat, check_semantic, format_names, get_format,
-                   register_format)
 from . import step  # noqa: F401  (registers 'kitti-step' and 'cityscapes')
+from .base import AnnotationFormat, check_semantic, format_names, get_format, register_format
 
 __all__ = ['AnnotationFormat', 'check_semantic', 'format_names', 'get_format',
            'register_format']

@@ -60,7 +60,8 @@ class KITTISTEPFormat(AnnotationFormat):
         return ids
 
     def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
-        """``{(seq, frame): {'seg_path': ...}}`` of ``gt_dir/{seq:06d}_{frame:06d}_panoptic.png``."""
+        """``{(seq, frame): {'seg_path': ...}}`` of ``gt_dir/{seq:06d}_{frame:06d}_panoptic.png``.
+        """
         if not osp.isdir(gt_dir):
             raise FileNotFoundError(f'ground-truth folder {gt_dir} does not exist (expected '
                                     '{seq:06d}_{frame:06d}_panoptic.png files)')

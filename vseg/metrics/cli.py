@@ -8,8 +8,14 @@ OpenCV are imported, so ``--help`` answers at once.
 import argparse
 from typing import List, Optional
 
-from .evaluate import (EvalSetup, add_common_args, evaluate_results, format_table, percent,
-                       resolve_setup)
+from .evaluate import (
+    EvalSetup,
+    add_common_args,
+    evaluate_results,
+    format_table,
+    percent,
+    resolve_setup,
+)
 from .stq import STQuality
 from .vpq import VideoPanopticQuality
 

@@ -17,15 +17,14 @@ import multiprocessing
 import os
 import sys
 from pathlib import Path
-from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Sequence,
-                    Tuple)
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from ..formats import get_format
 from ..layouts import get_layout, layout_names
 from ..metainfo import dataset_metainfo, dataset_names
-from ..panoptic import IGNORE_LABEL, LABEL_DIVISOR
+from ..panoptic import LABEL_DIVISOR
 from .pairs import PairTable, concat_tables, count_pairs
 
 
@@ -131,7 +130,7 @@ def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
             # parent already used OpenCV's thread pool deadlocks (seen in the test suite).
             pool = multiprocessing.get_context('fork').Pool(min(workers, len(frames)))
             chunk = max(1, min(16, len(frames) // (workers * 8)))
-            tables = pool.imap(_table_worker, jobs, chunksize=chunk)
+            tables: Iterator[PairTable] = pool.imap(_table_worker, jobs, chunksize=chunk)
         else:
             tables = map(_table_worker, jobs)
         for frame, table in zip(frames, tables):

@@ -18,7 +18,7 @@ An "image" is any set of pixels given as pair-table entries with one image index
 :class:`PanopticQuality`, a window of k frames for :class:`vseg.metrics.vpq.VideoPanopticQuality`
 (docs/metrics.md).
 """
-from typing import Dict, Hashable, List, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def segment_stats(image: np.ndarray, gt_ids: np.ndarray, pred_ids: np.ndarray,
     Returns:
         ``dict(TP, FP, FN, IoU)`` of (C,) float64 arrays.
     """
-    stats = {name: np.zeros(num_classes) for name in STATS}
+    stats: Dict[str, np.ndarray] = {name: np.zeros(num_classes) for name in STATS}
     if len(counts) == 0:
         return stats
     counts = np.asarray(counts, dtype=np.float64)
@@ -176,8 +176,9 @@ class PanopticQuality:
             return float(np.mean(pq[list(ids)])) if len(ids) else float('nan')
 
         key = self.key
-        summary = {key: mean(self.classes), f'{key}_th': mean(self.thing_ids),
-                   f'{key}_st': mean(self.stuff_ids), f'{key}_present': mean(present)}
+        summary: Dict[str, Any] = {
+            key: mean(self.classes), f'{key}_th': mean(self.thing_ids),
+            f'{key}_st': mean(self.stuff_ids), f'{key}_present': mean(present)}
         if int(totals['num_images']) == 0:
             summary = {name: float('nan') for name in summary}
         summary['num_images'] = int(totals['num_images'])

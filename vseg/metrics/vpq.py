@@ -11,7 +11,7 @@ requested window sizes. With k = 1 it is the image PQ of :class:`PanopticQuality
 
 Window tables are sums of per-frame :class:`PairTable` s, so no frame is ever concatenated.
 """
-from typing import Dict, Hashable, List, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -105,7 +105,8 @@ class VideoPanopticQuality(PanopticQuality):
             summary = self.summarize(totals)
             summary['num_windows'] = summary.pop('num_images')
             per_window[k] = summary
-        result = {key: float(np.mean([per_window[k][key] for k in self.window_sizes]))
-                  for key in self.headline_keys}
+        result: Dict[str, Any] = {
+            key: float(np.mean([per_window[k][key] for k in self.window_sizes]))
+            for key in self.headline_keys}
         result['per_window'] = per_window
         return result

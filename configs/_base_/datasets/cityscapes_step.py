@@ -1,5 +1,5 @@
-# Cityscapes-STEP frames for K-Net pretraining (DESIGN.md §7 "Cityscapes-STEP K-Net
-# pretraining", §8.2): person and car are the only things (instanceTrainIds >= 10000), the other
+# Cityscapes-STEP frames for K-Net pretraining (docs/data_formats.md, "Cityscapes-STEP"):
+# person and car are the only things (instanceTrainIds >= 10000), the other
 # classes stuff. Rescale x U(0.5, 2) against (1024, 2048), flip 0.5, crop (1024, 2048); samples
 # whose crop keeps no instance are re-drawn. Normalization/padding: KNetDataPreprocessor.
 # Root: $KNET_DATA_ROOT/cityscapes (default datasets/cityscapes).

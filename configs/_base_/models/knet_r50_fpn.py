@@ -1,6 +1,9 @@
 # Image K-Net, R50 + FPN + semantic FPN + ConvKernelHead + 3 KernelUpdateHead stages, as the
-# Cityscapes-STEP pretraining config `knet_cityscapes_step/knet_s3_r50_fpn.py` (DESIGN.md §2-§3,
-# §6, §7). Model labels: the 2 thing classes first, then the 17 stuff classes (ARCHITECTURE.md).
+# original K-Net's Cityscapes-STEP pretraining config `knet_cityscapes_step/knet_s3_r50_fpn.py`
+# (docs/model.md). Model labels: the 2 thing classes first, then the 17 stuff classes
+# (docs/ARCHITECTURE.md). The detector owns the class counts, `mask_assign_stride` and the
+# heads' mask upsampling (8 / mask_assign_stride), and the kernel head's `num_proposals`: it
+# writes them into its heads, so they are stated here once.
 num_stages = 3
 num_proposals = 100
 conv_kernel_size = 1
@@ -35,9 +38,7 @@ model = dict(
     rpn_head=dict(
         type='ConvKernelHead',
         num_proposals=num_proposals, in_channels=256, out_channels=256,
-        num_thing_classes=num_thing_classes, num_stuff_classes=num_stuff_classes,
-        conv_kernel_size=conv_kernel_size, num_loc_convs=1, num_seg_convs=1,
-        feat_downsample_stride=2, kernel_init_std=1.0,
+        conv_kernel_size=conv_kernel_size, num_loc_convs=1, num_seg_convs=1, kernel_init_std=1.0,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
         localization_fpn=dict(
             type='SemanticFPNWrapper', in_channels=256, feat_channels=256, out_channels=256,
@@ -55,14 +56,12 @@ model = dict(
     roi_head=dict(
         type='KernelIterHead',
         num_stages=num_stages, stage_loss_weights=[1] * num_stages,
-        num_proposals=num_proposals, num_thing_classes=num_thing_classes,
         # One stage config, replicated num_stages times (no weight sharing).
         mask_head=dict(
             type='KernelUpdateHead',
-            num_thing_classes=num_thing_classes, num_stuff_classes=num_stuff_classes,
             in_channels=256, out_channels=256, num_heads=8, num_cls_fcs=1, num_mask_fcs=1,
             feedforward_channels=2048, num_ffn_fcs=2, dropout=0.0,
-            conv_kernel_size=conv_kernel_size, hard_mask_thr=0.5, mask_upsample_stride=2,
+            conv_kernel_size=conv_kernel_size, hard_mask_thr=0.5,
             ffn_act_cfg=dict(type='ReLU', inplace=True),
             feat_transform_cfg=dict(conv_cfg=dict(type='Conv2d'), act_cfg=None),
             kernel_updator_cfg=dict(
@@ -79,4 +78,4 @@ model = dict(
         rpn=dict(assigner=hungarian, sampler=dict(type='MaskPseudoSampler')),
         rcnn=dict(assigner=hungarian, sampler=dict(type='MaskPseudoSampler'))),
     test_cfg=dict(instance_score_thr=0.3, overlap_thr=0.6, mask_thr=0.5, max_per_img=100,
-                  merge_order='joint', legacy=False))
+                  merge_order='joint', compat=dict(unassigned_class_zero=False)))

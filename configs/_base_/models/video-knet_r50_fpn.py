@@ -1,6 +1,6 @@
-# Video K-Net R50-FPN (DESIGN.md §1, §5, §10): the image K-Net of `knet_r50_fpn.py` + temporal
-# kernel linking in the last update stage (§5.1) + the tracking-embedding path (§5.2, §5.3) +
-# the quasi-dense tracker (§5.6). Experiment configs add the dataset-specific strides and losses.
+# Video K-Net R50-FPN (docs/model.md): the image K-Net of `knet_r50_fpn.py` + temporal kernel
+# linking in the last update stage + the tracking-embedding path + the quasi-dense tracker.
+# Experiment configs add the dataset-specific strides and losses.
 _base_ = './knet_r50_fpn.py'
 
 model = dict(
@@ -21,5 +21,6 @@ model = dict(
         match_metric='bisoftmax'),
     train_cfg=dict(track=dict(assigner={{_base_.hungarian}},
                               sampler=dict(type='MaskPseudoSampler'))),
-    # True reproduces the original's tracking-input bugs (DESIGN.md §12 items 13 and 15).
-    test_cfg=dict(legacy_tracking=False))
+    # Compatibility switches: True restores the original's tracking inputs
+    # (docs/compatibility.md).
+    test_cfg=dict(compat=dict(padded_semantic_filter=False, shifted_track_ids=False)))

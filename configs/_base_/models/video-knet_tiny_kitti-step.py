@@ -1,4 +1,4 @@
-# Tiny Video K-Net for CPU tests, smoke runs and the toy demo (STYLE.md §2.7): the KITTI-STEP
+# Tiny Video K-Net for CPU tests, smoke runs and the toy demo: the KITTI-STEP
 # model shrunk like `configs/tiny/knet_tiny.py` (ResNet-18 random init, 64 channels, GN 16
 # groups, 16 thing kernels, 2 stages, FFN 128, 4 attention heads).
 _base_ = './video-knet_r50_fpn_kitti-step.py'
@@ -15,7 +15,6 @@ model = dict(
                               positional_encoding=dict(num_feats=ch // 2))),
     roi_head=dict(
         num_stages=num_stages, stage_loss_weights=[1] * num_stages,
-        num_proposals=num_proposals,
         mask_head=dict(
             in_channels=ch, out_channels=ch, num_heads=4, link_num_heads=4,
             feedforward_channels=2 * ch,

@@ -1,5 +1,5 @@
 # AdamW lr 1e-4, wd 0.05, backbone lr x0.25, grad clip 1.0; 1000-iter linear warmup from 0.001x,
-# step decay x0.1 at epochs 9 and 11 of 12 (DESIGN.md §7, KITTI-STEP Video K-Net).
+# step decay x0.1 at epochs 9 and 11 of 12 (the original KITTI-STEP Video K-Net schedule).
 # end=1001: mmengine's LinearLR reaches the full lr at end-1; mmcv's warmup reaches it at 1000.
 optim_wrapper = dict(
     type='OptimWrapper',

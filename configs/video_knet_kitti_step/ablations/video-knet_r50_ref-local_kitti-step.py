@@ -1,4 +1,4 @@
-# Ablation (DESIGN.md §5.4, §11.1 "More local [-1, 1]"): reference offsets [-1, 1], drawn
-# once per key frame; fine-tuned from the Cityscapes-STEP K-Net like the README's temporal table.
+# Ablation "More local [-1, 1]": reference offsets [-1, 1], drawn once per key frame;
+# fine-tuned from the Cityscapes-STEP K-Net like the original ablation README's temporal table.
 _base_ = './video-knet_r50_cityscapes-pretrain_kitti-step.py'
 train_dataloader = dict(dataset=dict(dataset=dict(ref_seq_index=[-1, 1])))

@@ -1,4 +1,5 @@
-# Ablation (DESIGN.md §4, §11.1 "trained from scratch"): kernel updater 'concat_skip' everywhere.
+# Ablation "trained from scratch" (ImageNet backbone, no Cityscapes-STEP K-Net): kernel
+# updater 'concat_skip' in all stages.
 _base_ = '../video-knet_r50_fpn_8xb1-12e_kitti-step.py'
 model = dict(
     roi_head=dict(mask_head=dict(kernel_updator_cfg=dict(update_mode='concat_skip'))))

@@ -1,11 +1,12 @@
 """Clip-aware augmentations: one random draw per sample, shared by every frame of a clip.
 
-DESIGN.md §1a step 3 and §7: ``SeqResizeWithDepth`` (ratio range, keep_ratio against a scale),
-``SeqFlipWithDepth`` (horizontal, shared), ``SeqRandomCropWithDepth(share_params=True)`` (shared
-offsets, drop emptied instances, reject samples without key instances or without an instance id
-shared by key and reference: ``check_id_match``), plus an optional photometric jitter. Random
-numbers come from ``np.random`` (seeded per dataloader worker by mmengine). Normalization and
-padding to a multiple of 32 are done by ``KNetDataPreprocessor``, not here.
+Follows the sequence transforms of the original Video K-Net (``SeqResizeWithDepth``: ratio range,
+keep_ratio against a scale; ``SeqFlipWithDepth``: horizontal, shared;
+``SeqRandomCropWithDepth(share_params=True)``: shared offsets, emptied instances dropped, samples
+without key instances or without an instance id shared by key and reference rejected, as its
+``check_id_match``). Random numbers come from ``np.random`` (seeded per dataloader worker by
+mmengine). Normalization and padding to a multiple of 32 are done by ``KNetDataPreprocessor``, not
+here.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -31,7 +32,7 @@ def _shared_shape(frames: List[dict], name: str) -> Tuple[int, int]:
 
 @TRANSFORMS.register_module()
 class ClipRandomResize(BaseTransform):
-    """Rescale every frame by one shared random ratio (DESIGN.md §7 step 3).
+    """Rescale every frame by one shared random ratio.
 
     With ``keep_ratio`` the scale factor is ``min(max(scale)*r / long_edge,
     min(scale)*r / short_edge)`` (mmcv ``rescale``); otherwise frames become exactly
@@ -47,11 +48,13 @@ class ClipRandomResize(BaseTransform):
                  keep_ratio: bool = True) -> None:
         if len(scale) != 2 or min(scale) <= 0:
             raise ValueError(f'ClipRandomResize: scale must be a positive (h, w), got {scale}')
-        if ratio_range is not None and not 0 < ratio_range[0] <= ratio_range[1]:
-            raise ValueError(f'ClipRandomResize: ratio_range must be 0 < low <= high, got '
-                             f'{ratio_range}')
+        if ratio_range is not None and (len(ratio_range) != 2
+                                        or not 0 < ratio_range[0] <= ratio_range[1]):
+            raise ValueError(f'ClipRandomResize: ratio_range must be (low, high) with '
+                             f'0 < low <= high, got {ratio_range}')
         self.scale = (int(scale[0]), int(scale[1]))
-        self.ratio_range = None if ratio_range is None else tuple(map(float, ratio_range))
+        self.ratio_range: Optional[Tuple[float, float]] = (
+            None if ratio_range is None else (float(ratio_range[0]), float(ratio_range[1])))
         self.keep_ratio = keep_ratio
 
     def output_size(self, shape: Tuple[int, int], ratio: float) -> Tuple[int, int]:
@@ -116,7 +119,7 @@ class ClipRandomFlip(BaseTransform):
 
 @TRANSFORMS.register_module()
 class ClipRandomCrop(BaseTransform):
-    """Crop every frame at the same random offsets (DESIGN.md §7 step 5).
+    """Crop every frame at the same random offsets.
 
     A dimension smaller than the crop is kept whole. Instances whose mask becomes empty are
     dropped. Returns None (mmengine's ``BaseDataset`` then retries a random index) when
@@ -181,62 +184,3 @@ class ClipRandomCrop(BaseTransform):
         return (f'{self.__class__.__name__}(crop_size={self.crop_size}, reject_empty_key='
                 f'{self.reject_empty_key}, require_id_match={self.require_id_match})')
 
-
-@TRANSFORMS.register_module()
-class ClipPhotoMetricDistortion(BaseTransform):
-    """Optional colour jitter with one parameter draw per clip (not in the original pipeline).
-
-    Each of brightness, contrast, saturation and hue is applied with probability ``prob``.
-
-    Args:
-        brightness_delta: max absolute brightness offset (0..255 units).
-        contrast_range: (low, high) multiplicative contrast factor.
-        saturation_range: (low, high) multiplicative saturation factor.
-        hue_delta: max absolute hue shift in OpenCV 8-bit hue units (1 unit = 2 degrees).
-        prob: probability of each of the four distortions.
-    """
-
-    def __init__(self, brightness_delta: float = 32.0,
-                 contrast_range: Sequence[float] = (0.5, 1.5),
-                 saturation_range: Sequence[float] = (0.5, 1.5), hue_delta: float = 18.0,
-                 prob: float = 0.5) -> None:
-        self.brightness_delta = float(brightness_delta)
-        self.contrast_range = tuple(map(float, contrast_range))
-        self.saturation_range = tuple(map(float, saturation_range))
-        self.hue_delta = float(hue_delta)
-        self.prob = float(prob)
-
-    def _draw(self) -> dict:
-        """Draw one set of parameters (identity values when a distortion is skipped)."""
-        def maybe(value: float, identity: float) -> float:
-            """``value`` with probability ``prob``, else the identity value."""
-            return value if np.random.rand() < self.prob else identity
-        return dict(
-            brightness=maybe(np.random.uniform(-self.brightness_delta, self.brightness_delta), 0),
-            contrast=maybe(np.random.uniform(*self.contrast_range), 1.0),
-            saturation=maybe(np.random.uniform(*self.saturation_range), 1.0),
-            hue=maybe(np.random.uniform(-self.hue_delta, self.hue_delta), 0.0))
-
-    @staticmethod
-    def apply(img: np.ndarray, params: dict) -> np.ndarray:
-        """Apply drawn parameters to an (H, W, 3) uint8 RGB image; returns uint8."""
-        out = img.astype(np.float32) + params['brightness']
-        out = np.clip(out * params['contrast'], 0, 255)
-        if params['saturation'] != 1.0 or params['hue'] != 0.0:
-            hsv = cv2.cvtColor(out / 255.0, cv2.COLOR_RGB2HSV)
-            hsv[..., 1] = np.clip(hsv[..., 1] * params['saturation'], 0.0, 1.0)
-            hsv[..., 0] = (hsv[..., 0] + 2.0 * params['hue']) % 360.0
-            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255.0
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-    def transform(self, results: dict) -> dict:
-        """Jitter ``img`` of every frame with the same parameters."""
-        params = self._draw()
-        for frame in clip_frames(results):
-            frame['img'] = self.apply(frame['img'], params)
-        return results
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(brightness_delta={self.brightness_delta}, '
-                f'contrast_range={self.contrast_range}, saturation_range='
-                f'{self.saturation_range}, hue_delta={self.hue_delta}, prob={self.prob})')

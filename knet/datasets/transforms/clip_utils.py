@@ -1,4 +1,4 @@
-"""Helpers shared by the clip-aware transforms (DESIGN.md §7: one random draw per clip).
+"""Helpers shared by the clip-aware transforms (one random draw per clip).
 
 A pipeline input is either a *frame* (a flat data-info dict with ``img_path``, ``seg_path``, ...)
 or a *clip* (a dict whose ``frames`` key lists one such dict per frame, key frame first). Every
@@ -7,7 +7,6 @@ transform works on ``clip_frames(results)``, so one implementation serves images
 """
 from typing import List
 
-import cv2
 import numpy as np
 
 from vseg.io import read_image as read_png  # noqa: F401  (the image reader of the pipelines)

@@ -1,7 +1,7 @@
 """Packing of frame / clip samples into the contract of docs/ARCHITECTURE.md ("Data").
 
-DESIGN.md §7 (``VideoCollect``, ``ConcatVideoReferences``, ``SeqDefaultFormatBundle``;
-``DefaultFormatBundle`` + ``Collect`` for images). A frame sample becomes
+Replaces the original's ``VideoCollect``, ``ConcatVideoReferences`` and ``SeqDefaultFormatBundle``
+(``DefaultFormatBundle`` + ``Collect`` for images). A frame sample becomes
 ``dict(inputs=uint8 (3, H, W), data_samples=PanopticDataSample)``; a clip sample (data info with
 ``frames``, key frame first) becomes ``dict(inputs=uint8 (T, 3, H, W),
 data_samples=ClipDataSample)``. Images are neither normalized nor padded here.

@@ -10,8 +10,9 @@ copy from their metainfo; nothing here knows a class id or assumes fewer than 25
 
 Per-frame keys written: ``img`` (H, W, 3) uint8 RGB, ``img_shape``/``ori_shape`` (h, w),
 ``scale_factor`` (w, h), ``flip``, ``flip_direction``; and ``gt_sem_seg`` (H, W) *model* labels
-(``ignore_label`` void; uint8 up to 255 classes, else uint16), ``gt_masks`` (N, H, W) uint8, ``gt_labels`` (N,) int64 model labels,
-``gt_instance_ids`` (N,) int64 ``dataset_class * label_divisor + instance``.
+(``ignore_label`` void; uint8 up to 255 classes, else uint16), ``gt_masks`` (N, H, W) uint8,
+``gt_labels`` (N,) int64 model labels, ``gt_instance_ids`` (N,) int64
+``dataset_class * label_divisor + instance``.
 """
 from typing import Tuple
 

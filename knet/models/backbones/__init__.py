@@ -1,4 +1,4 @@
-"""Backbones (DESIGN.md §2.1): torchvision-based ResNet and Swin with mmdet semantics."""
+"""Backbones (docs/model.md): torchvision-based ResNet and Swin with mmdet semantics."""
 from .resnet import ResNet
 from .swin import TVSwin
 

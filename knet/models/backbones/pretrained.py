@@ -1,4 +1,4 @@
-"""Loading of local ImageNet / mmcv backbone checkpoints (DESIGN.md §2.1 "Init", §10.2).
+"""Loading of local ImageNet / mmcv backbone checkpoints (docs/model.md, backbone).
 
 Accepts a torchvision state dict (``conv1.weight``, ..., ``fc.*``), an mmcv/mmengine checkpoint
 (``{'state_dict': {...}}``, keys possibly prefixed with ``backbone.``) or a plain dict of tensors.

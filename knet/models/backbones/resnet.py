@@ -1,4 +1,4 @@
-"""ResNet backbone with mmdet semantics on torchvision blocks (DESIGN.md §2.1, §10.2, §12.22).
+"""ResNet backbone with mmdet semantics on torchvision blocks (docs/model.md, backbone).
 
 Follows ``mmdet/models/backbones/resnet.py`` behaviour: ``frozen_stages`` freezes the stem and the
 first stages, ``norm_eval`` keeps every BatchNorm in eval mode, ``style='pytorch'`` puts the
@@ -20,7 +20,6 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from knet.registry import MODELS
-
 from .pretrained import load_pretrained_backbone, resolve_pretrained
 
 _ARCHS: Dict[int, Tuple[Callable[..., tvm.ResNet], int]] = {

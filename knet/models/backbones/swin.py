@@ -1,4 +1,4 @@
-"""Swin Transformer backbone (torchvision implementation) for the larger model (DESIGN.md §2.1).
+"""Swin Transformer backbone (torchvision implementation) for the larger model (docs/model.md).
 
 A thin wrapper over ``torchvision.models.swin_transformer.SwinTransformer``: it keeps the
 ``features`` trunk, drops the classifier (``norm``, ``head``), adds one LayerNorm per returned stage
@@ -14,7 +14,6 @@ from torch import Tensor
 from torchvision.models.swin_transformer import SwinTransformer
 
 from knet.registry import MODELS
-
 from .pretrained import load_pretrained_backbone, resolve_pretrained
 
 #: torchvision's Swin variants: embed_dim, depths, num_heads.

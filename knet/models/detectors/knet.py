@@ -1,13 +1,22 @@
-"""K-Net panoptic segmentation detector (DESIGN.md §1, §3.3, §6.5; outputs per ARCHITECTURE.md).
+"""K-Net panoptic segmentation detector (docs/model.md; outputs per docs/ARCHITECTURE.md).
 
-Follows ``KNet`` of the original ``knet/det/knet.py`` (``forward_train``, ``simple_test``) and
-the post-processing of ``KernelIterHead.get_panoptic`` / ``rescale_masks``, on mmengine's
-:class:`~mmengine.model.BaseModel`. The pieces are public so that ``VideoKNet(KNet)`` reuses
-them: :meth:`KNet.extract_feat`, :meth:`KNet.loss_frame` (losses + final-stage outputs, with
-last-stage kwargs and loss-key suffixes), :meth:`KNet.predict_frame` (raw final outputs) and
-:meth:`KNet.merge_frame` / :meth:`KNet.add_pred_to_sample` (post-processing).
+Follows ``KNet`` of the original K-Net's ``knet/det/knet.py`` (``forward_train``,
+``simple_test``) and the post-processing of ``KernelIterHead.get_panoptic`` / ``rescale_masks``,
+on mmengine's :class:`~mmengine.model.BaseModel`. The pieces are public so that
+``VideoKNet(KNet)`` reuses them: :meth:`KNet.extract_feat`, :meth:`KNet.loss_frame` (losses +
+final-stage outputs, with last-stage kwargs and loss-key suffixes), :meth:`KNet.predict_frame`
+(raw final outputs as a :class:`~knet.models.heads.FrameOutput`) and :meth:`KNet.merge_frame` /
+:meth:`KNet.add_pred_to_sample` (post-processing).
+
+The detector owns the settings its heads must share: the class counts and the strides. It
+writes ``num_thing_classes`` / ``num_stuff_classes`` into the kernel head, the iterative head
+and every update stage, the mask upsampling factor ``mask_feat_stride / mask_assign_stride``
+into the kernel head (``feat_downsample_stride``) and every stage (``mask_upsample_stride``),
+and the kernel head's ``num_proposals`` into the iterative head, so configs state each once; a
+head config that states a different value is an error naming the key.
 """
 import copy
+from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -15,14 +24,40 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
+from knet.compat import check_renamed_keys, compat_enabled
 from knet.models.heads.mask_targets import MaskTargets, build_mask_targets
+from knet.models.heads.outputs import FrameOutput
 from knet.models.heads.utils import ConfigType, OptConfigType
-from knet.models.postprocess import PanopticFusionResult, UpsampledMasks, merge_things_stuff
+from knet.models.postprocess import (
+    MergeBackend,
+    MergeSettings,
+    PanopticFusionResult,
+    build_merge_backend,
+)
 from knet.registry import MODELS
 from knet.structures import IGNORE_LABEL, PanopticDataSample
 
-DEFAULT_TEST_CFG = dict(instance_score_thr=0.3, overlap_thr=0.6, mask_thr=0.5, max_per_img=100,
-                        merge_order='joint', legacy=False)
+
+def set_head_settings(cfg: ConfigType, name: str, settings: Dict[str, Tuple[Any, str]]
+                      ) -> ConfigType:
+    """A copy of a head config with the detector's settings written into it.
+
+    Args:
+        cfg: the head config.
+        name: its path in the model config (e.g. ``'roi_head.mask_head'``), for errors.
+        settings: ``{key: (value, origin)}``; ``origin`` says where the value comes from.
+
+    Returns:
+        the config with every ``key`` set to ``value``; raises ValueError naming the key when
+        ``cfg`` states another value.
+    """
+    cfg = copy.deepcopy(cfg)
+    for key, (value, origin) in settings.items():
+        if key in cfg and cfg[key] != value:
+            raise ValueError(f'{name}.{key} = {cfg[key]!r} conflicts with {value!r} set by the '
+                             f'detector ({origin}): remove {key} from {name}')
+        cfg[key] = value
+    return cfg
 
 
 @MODELS.register_module()
@@ -34,19 +69,29 @@ class KNet(BaseModel):
         neck: FPN config.
         rpn_head: :class:`ConvKernelHead` config; receives ``train_cfg['rpn']``.
         roi_head: :class:`KernelIterHead` config; receives ``train_cfg['rcnn']``.
-        num_thing_classes: thing classes (model labels ``0..num_thing_classes-1``).
-        num_stuff_classes: stuff classes (model labels after the things).
+        num_thing_classes: thing classes (model labels ``0..num_thing_classes-1``); set in
+            every head.
+        num_stuff_classes: stuff classes (model labels after the things); set in every head.
         class_ids: dataset class id of every model label (outputs are written in dataset ids);
             default identity.
-        mask_assign_stride: stride of the training targets and of the assignment.
+        mask_assign_stride: stride of the training targets, of the assignment and of the
+            final mask logits.
+        mask_feat_stride: stride of the kernel head's mask features ``x_feats`` (8 for the
+            semantic FPN); the heads upsample their masks by
+            ``mask_feat_stride / mask_assign_stride``.
         ignore_label: void label of ``gt_sem_seg`` and of the output semantic map.
         train_cfg: ``dict(rpn=dict(assigner, sampler), rcnn=dict(assigner, sampler) | list)``.
-        test_cfg: merge settings: ``instance_score_thr``, ``overlap_thr``, ``mask_thr``,
-            ``max_per_img``, ``merge_order`` ('joint'), ``legacy`` (unassigned pixels get
-            dataset id 0 like the original instead of ``ignore_label``).
+        test_cfg: the merge settings of :class:`MergeSettings` (``instance_score_thr``,
+            ``overlap_thr``, ``mask_thr``, ``max_per_img``, ``merge_order``,
+            ``merge_backend``) and the options of :attr:`TEST_CFG_OPTIONS` (``compat``: the
+            switches restoring the original's behaviour, :mod:`knet.compat`); missing keys take
+            their defaults, unknown keys raise KeyError.
         data_preprocessor: data preprocessor config (``KNetDataPreprocessor``).
         init_cfg: mmengine init config.
     """
+
+    #: ``test_cfg`` options of the detector besides the merge settings, with their defaults.
+    TEST_CFG_OPTIONS: Dict[str, Any] = dict(compat=None)
 
     def __init__(self,
                  backbone: ConfigType,
@@ -57,6 +102,7 @@ class KNet(BaseModel):
                  num_stuff_classes: int = 17,
                  class_ids: Optional[Sequence[int]] = None,
                  mask_assign_stride: int = 4,
+                 mask_feat_stride: int = 8,
                  ignore_label: int = IGNORE_LABEL,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -69,21 +115,21 @@ class KNet(BaseModel):
         self.num_stuff_classes = num_stuff_classes
         self.num_classes = num_thing_classes + num_stuff_classes
         self.mask_assign_stride = mask_assign_stride
+        if mask_assign_stride < 1 or mask_feat_stride % mask_assign_stride:
+            raise ValueError(f'mask_assign_stride ({mask_assign_stride}) must divide '
+                             f'mask_feat_stride ({mask_feat_stride})')
+        self.mask_feat_stride = mask_feat_stride
         self.ignore_label = ignore_label
         self.class_ids = self._check_class_ids(class_ids)
         self.train_cfg = train_cfg
-        self.test_cfg = dict(DEFAULT_TEST_CFG, **(test_cfg or {}))
+        check_renamed_keys(test_cfg or {})
+        self.test_cfg = {**asdict(MergeSettings()), **self.TEST_CFG_OPTIONS, **(test_cfg or {})}
+        self._merge_backend = build_merge_backend(self.merge_settings().merge_backend)
 
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
-        rpn_head = copy.deepcopy(rpn_head)
-        roi_head = copy.deepcopy(roi_head)
-        if train_cfg is not None:
-            rpn_head['train_cfg'] = train_cfg['rpn']
-            roi_head['train_cfg'] = train_cfg['rcnn']
-        self.rpn_head = MODELS.build(rpn_head)
-        self.roi_head = MODELS.build(roi_head)
-        self._check_heads()
+        self.rpn_head = MODELS.build(self._rpn_head_cfg(rpn_head))
+        self.roi_head = MODELS.build(self._roi_head_cfg(roi_head))
 
     def _check_class_ids(self, class_ids: Optional[Sequence[int]]) -> List[int]:
         """Validate ``class_ids`` (one dataset id per model label)."""
@@ -95,19 +141,49 @@ class KNet(BaseModel):
                              f'(one per model label), got {class_ids}')
         return class_ids
 
-    def _check_heads(self) -> None:
-        """Fail early when head class counts disagree with the detector's."""
-        heads = [('rpn_head', self.rpn_head)] + [
-            (f'roi_head.mask_head.{s}', h) for s, h in enumerate(self.roi_head.mask_head)]
-        for name, head in heads:
-            found = (head.num_thing_classes, head.num_stuff_classes)
-            expected = (self.num_thing_classes, self.num_stuff_classes)
-            if found != expected:
-                raise ValueError(f'{name} has (num_thing_classes, num_stuff_classes) = {found} '
-                                 f'but the detector has {expected}')
-        if self.roi_head.num_proposals != self.rpn_head.num_proposals:
-            raise ValueError(f'roi_head.num_proposals ({self.roi_head.num_proposals}) must equal '
-                             f'rpn_head.num_proposals ({self.rpn_head.num_proposals})')
+    def _class_settings(self) -> Dict[str, Tuple[Any, str]]:
+        """The class counts every head receives, with their origin (for errors)."""
+        return dict(num_thing_classes=(self.num_thing_classes, 'num_thing_classes'),
+                    num_stuff_classes=(self.num_stuff_classes, 'num_stuff_classes'))
+
+    def _upsample_setting(self) -> Tuple[int, str]:
+        """The heads' mask upsampling factor and its origin (for errors)."""
+        return (self.mask_feat_stride // self.mask_assign_stride,
+                f'mask_feat_stride {self.mask_feat_stride} / mask_assign_stride '
+                f'{self.mask_assign_stride}')
+
+    def _rpn_head_cfg(self, rpn_head: ConfigType) -> ConfigType:
+        """The kernel head config with the class counts, stride and ``train_cfg['rpn']``."""
+        settings = dict(self._class_settings(), feat_downsample_stride=self._upsample_setting())
+        cfg = set_head_settings(rpn_head, 'rpn_head', settings)
+        if self.train_cfg is not None:
+            cfg['train_cfg'] = self.train_cfg['rpn']
+        return cfg
+
+    def _roi_head_cfg(self, roi_head: ConfigType) -> ConfigType:
+        """The iterative head config with the detector's settings in it and in every stage.
+
+        ``mask_head`` (one stage config or a list of them) gets the class counts and
+        ``mask_upsample_stride``; the head gets ``num_thing_classes``, the kernel head's
+        ``num_proposals`` and ``train_cfg['rcnn']``.
+        """
+        settings = dict(num_thing_classes=(self.num_thing_classes, 'num_thing_classes'),
+                        num_proposals=(self.rpn_head.num_proposals, 'rpn_head.num_proposals'))
+        cfg = set_head_settings(roi_head, 'roi_head', settings)
+        stage_settings = dict(self._class_settings(),
+                              mask_upsample_stride=self._upsample_setting())
+        stages = cfg.get('mask_head')
+        if stages is None:
+            raise KeyError('roi_head needs a mask_head config (one update stage, or a list)')
+        if isinstance(stages, dict):
+            cfg['mask_head'] = set_head_settings(stages, 'roi_head.mask_head', stage_settings)
+        else:
+            cfg['mask_head'] = [set_head_settings(stage, f'roi_head.mask_head.{s}',
+                                                  stage_settings)
+                                for s, stage in enumerate(stages)]
+        if self.train_cfg is not None:
+            cfg['train_cfg'] = self.train_cfg['rcnn']
+        return cfg
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """(B, 3, H, W) normalized images -> FPN levels, each (B, C, H/s, W/s)."""
@@ -115,7 +191,7 @@ class KNet(BaseModel):
 
     def build_targets(self, data_samples: Sequence[PanopticDataSample],
                       device: torch.device) -> List[MaskTargets]:
-        """Soft thing/stuff targets at ``mask_assign_stride`` (§6.5)."""
+        """Soft thing/stuff targets at ``mask_assign_stride``."""
         return build_mask_targets(data_samples, self.num_thing_classes, self.num_stuff_classes,
                                   self.mask_assign_stride, self.ignore_label, device)
 
@@ -123,22 +199,25 @@ class KNet(BaseModel):
                 mode: str = 'tensor') -> Union[Dict[str, Tensor], List[PanopticDataSample],
                                                Tuple[Tensor, ...]]:
         """mmengine entry point: ``mode`` is 'loss', 'predict' or 'tensor'."""
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
         if mode == 'tensor':
             return self._forward(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}"; expected "loss", "predict" or "tensor"')
+        if mode not in ('loss', 'predict'):
+            raise RuntimeError(f'Invalid mode "{mode}"; expected "loss", "predict" or "tensor"')
+        if data_samples is None:
+            raise ValueError(f'mode "{mode}" needs data_samples')
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.predict(inputs, data_samples)
 
     def loss(self, inputs: Tensor, data_samples: List[PanopticDataSample]) -> Dict[str, Tensor]:
         """Training losses of a batch of frames: RPN (``loss_rpn_*``) + stages (``s{i}_*``)."""
-        losses, _ = self.loss_frame(inputs, data_samples)
+        losses, _, _ = self.loss_frame(inputs, data_samples)
         return losses
 
     def loss_frame(self, inputs: Tensor, data_samples: Sequence[PanopticDataSample],
                    last_stage_kwargs: Optional[Dict[str, Any]] = None, rpn_suffix: str = '',
-                   stage_suffix: str = '') -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
+                   stage_suffix: str = ''
+                   ) -> Tuple[Dict[str, Tensor], FrameOutput, List[MaskTargets]]:
         """Losses of one frame per sample and the final-stage outputs (for Video K-Net).
 
         Args:
@@ -149,24 +228,22 @@ class KNet(BaseModel):
             stage_suffix: appended to the stage loss keys (e.g. '_ref').
 
         Returns:
-            ``(losses, final)``: ``final`` is the last stage's dict (``cls_score``,
-            ``mask_preds``, ``scaled_mask_preds``, ``obj_feat``, extras) plus ``seg_preds``
-            (B, num_classes, H/8, W/8) and ``targets`` (the B :class:`MaskTargets`).
+            ``(losses, final, targets)``: the scalar losses, the final outputs
+            (``scaled_mask_preds`` at ``mask_assign_stride``) and the B :class:`MaskTargets`.
         """
         feats = self.extract_feat(inputs)
         targets = self.build_targets(data_samples, inputs.device)
         rpn_out = self.rpn_head(feats)
         rpn_losses = self.rpn_head.loss(rpn_out, targets)
         kernels, mask_preds = self.rpn_head.with_stuff(rpn_out)
-        stage_losses, final = self.roi_head.loss(rpn_out['x_feats'], kernels, mask_preds,
+        stage_losses, final = self.roi_head.loss(rpn_out.x_feats, kernels, mask_preds,
                                                  targets, last_stage_kwargs)
         losses = {k + rpn_suffix: v for k, v in rpn_losses.items()}
         losses.update({k + stage_suffix: v for k, v in stage_losses.items()})
-        final = dict(final, seg_preds=rpn_out['seg_preds'], targets=targets)
-        return losses, final
+        return losses, FrameOutput.from_stage(final, rpn_out.seg_preds), targets
 
     def predict_frame(self, inputs: Tensor,
-                      last_stage_kwargs: Optional[Dict[str, Any]] = None) -> Dict[str, Tensor]:
+                      last_stage_kwargs: Optional[Dict[str, Any]] = None) -> FrameOutput:
         """Raw final-stage outputs of a batch of frames (no post-processing).
 
         Args:
@@ -174,68 +251,63 @@ class KNet(BaseModel):
             last_stage_kwargs: extra keyword arguments of the last update stage.
 
         Returns:
-            the last stage's dict: ``cls_score`` (B, N, num_classes) logits,
-            ``scaled_mask_preds`` (B, N, H/8*u, W/8*u) logits, ``obj_feat`` (B, N, C, K, K)
-            kernels, extras, plus ``seg_preds`` (B, num_classes, H/8, W/8) RPN semantic logits.
+            ``cls_score`` (B, N, num_classes) logits, ``scaled_mask_preds``
+            (B, N, H/s, W/s) logits at ``mask_assign_stride`` s, ``obj_feat`` (B, N, C, K, K)
+            kernels, ``seg_preds`` (B, num_classes, H/8, W/8) RPN semantic logits and
+            ``obj_feat_track`` when the last stage was linked.
         """
         feats = self.extract_feat(inputs)
         rpn_out = self.rpn_head(feats)
         kernels, mask_preds = self.rpn_head.with_stuff(rpn_out)
-        final = self.roi_head.predict(rpn_out['x_feats'], kernels, mask_preds,
-                                      last_stage_kwargs)
-        return dict(final, seg_preds=rpn_out['seg_preds'])
+        final = self.roi_head.predict(rpn_out.x_feats, kernels, mask_preds, last_stage_kwargs)
+        return FrameOutput.from_stage(final, rpn_out.seg_preds)
 
     def _forward(self, inputs: Tensor,
                  data_samples: Optional[List[PanopticDataSample]] = None) -> Tuple[Tensor, ...]:
         """'tensor' mode: ``(cls_score, scaled_mask_preds, seg_preds)`` of :meth:`predict_frame`."""
         out = self.predict_frame(inputs)
-        return out['cls_score'], out['scaled_mask_preds'], out['seg_preds']
+        return out.cls_score, out.scaled_mask_preds, out.seg_preds
 
     def predict(self, inputs: Tensor,
                 data_samples: List[PanopticDataSample]) -> List[PanopticDataSample]:
         """Panoptic prediction; fills ``pred_panoptic`` and ``pred_instances`` per sample."""
         out = self.predict_frame(inputs)
         for i, sample in enumerate(data_samples):
-            result = self.merge_frame(out['cls_score'][i], out['scaled_mask_preds'][i],
+            result = self.merge_frame(out.cls_score[i], out.scaled_mask_preds[i],
                                       sample.metainfo)
             self.add_pred_to_sample(result, sample)
         return data_samples
 
-    @staticmethod
-    def rescale_masks(mask_logits: Tensor, img_meta: Dict[str, Any],
-                      out: Optional[Tensor] = None) -> UpsampledMasks:
+    def merge_settings(self) -> MergeSettings:
+        """The merge settings of ``test_cfg``; KeyError names an unknown key."""
+        return MergeSettings.from_test_cfg(self.test_cfg, self.TEST_CFG_OPTIONS)
+
+    @property
+    def merge_backend(self) -> MergeBackend:
+        """The backend named by ``test_cfg['merge_backend']`` (rebuilt when that changes)."""
+        name = self.merge_settings().merge_backend
+        if self._merge_backend.name != name:
+            self._merge_backend = build_merge_backend(name)
+        return self._merge_backend
+
+    def rescale_masks(self, mask_logits: Tensor, img_meta: Dict[str, Any]) -> Any:
         """sigmoid -> resize to ``batch_input_shape`` -> crop ``img_shape`` -> ``ori_shape``.
 
         Args:
-            mask_logits: (N, h, w) mask logits.
+            mask_logits: (N, h, w) mask logits (detached).
             img_meta: metainfo with ``batch_input_shape``, ``img_shape``, ``ori_shape``.
-            out: optional buffer for the low-resolution probabilities
-                (:meth:`UpsampledMasks.from_logits`).
 
         Returns:
-            the (N, H_ori, W_ori) mask probabilities as :class:`UpsampledMasks`: computed by
-            row blocks when the resize factor is a power of two and there was no test-time
-            resize (the merge never holds all of them), else computed whole; ``.dense()``
-            gives the tensor.
+            the (N, H_ori, W_ori) mask probabilities as the merge backend holds them: a tensor
+            (``'dense'``: :func:`knet.models.postprocess.rescale_masks`, the definition) or
+            :class:`~knet.models.postprocess.UpsampledMasks` (``'blocked'``: computed by row
+            blocks inside the merge).
         """
-        return UpsampledMasks.from_logits(mask_logits, img_meta, out)
-
-    def _probs_buffer(self, mask_logits: Tensor) -> Tensor:
-        """A tensor like ``mask_logits`` (shape, strides, dtype, device) kept between frames:
-        the merge's low-resolution probabilities live in it (the masks never outlive
-        :meth:`merge_frame`), sparing a large allocation per frame."""
-        buffer = getattr(self, '_mask_probs', None)
-        if buffer is None or buffer.shape != mask_logits.shape or \
-                buffer.stride() != mask_logits.stride() or buffer.dtype != mask_logits.dtype \
-                or buffer.device != mask_logits.device or \
-                buffer.is_inference() != torch.is_inference_mode_enabled():
-            # an inference-mode tensor cannot be written outside inference mode (and back)
-            buffer = self._mask_probs = torch.empty_like(mask_logits)
-        return buffer
+        return self.merge_backend.rescale(mask_logits, img_meta)
 
     def merge_frame(self, cls_score: Tensor, mask_logits: Tensor,
                     img_meta: Dict[str, Any]) -> PanopticFusionResult:
-        """Panoptic merge of one frame at its original size (§3.3, §5.5).
+        """Panoptic merge of one frame at its original size, by the configured backend.
 
         Args:
             cls_score: (N, num_classes) class logits of the final stage.
@@ -243,28 +315,23 @@ class KNet(BaseModel):
             img_meta: the sample's metainfo.
 
         Returns:
-            the ``merge_things_stuff`` result (model labels; ``.semantic`` / ``.instance``
-            (H_ori, W_ori), ``.thing_masks``, ``.thing_labels``, ``.thing_scores``,
-            ``.thing_kernel_inds``).
+            the merge result (model labels; ``.semantic`` / ``.instance`` (H_ori, W_ori),
+            ``.thing_masks``, ``.thing_labels``, ``.thing_scores``, ``.thing_kernel_inds``).
         """
-        cfg = self.test_cfg
-        mask_logits = mask_logits.detach()  # the merge is not differentiable; out= needs no grad
-        return merge_things_stuff(
-            cls_score.sigmoid(),
-            self.rescale_masks(mask_logits, img_meta, self._probs_buffer(mask_logits)),
-            num_thing_kernels=self.rpn_head.num_proposals,
-            num_thing_classes=self.num_thing_classes,
-            instance_score_thr=cfg['instance_score_thr'], overlap_thr=cfg['overlap_thr'],
-            mask_thr=cfg['mask_thr'], max_per_img=cfg['max_per_img'],
-            order=cfg['merge_order'])
+        settings = self.merge_settings()
+        masks = self.rescale_masks(mask_logits.detach(), img_meta)  # the merge has no gradient
+        return self.merge_backend.merge(cls_score.sigmoid(), masks, self.rpn_head.num_proposals,
+                                        self.num_thing_classes, settings)
 
     def to_dataset_ids(self, labels: Tensor) -> Tensor:
         """Map model labels (``ignore_label`` = unassigned) to dataset class ids.
 
-        Unassigned pixels become ``ignore_label``, or 0 when ``test_cfg['legacy']`` (as the
-        original, which initialises its semantic map with zeros, §12.11).
+        Unassigned pixels become ``ignore_label``, or 0 with the compatibility switch
+        ``test_cfg['compat']['unassigned_class_zero']`` (as the original, which initialises its
+        semantic map with zeros; :mod:`knet.compat`).
         """
-        unassigned = 0 if self.test_cfg['legacy'] else self.ignore_label
+        zero = compat_enabled(self.test_cfg, 'unassigned_class_zero')
+        unassigned = 0 if zero else self.ignore_label
         lut = labels.new_full((max(256, self.ignore_label + 1), ), unassigned)
         lut[:self.num_classes] = torch.as_tensor(self.class_ids, device=labels.device)
         return lut[labels.long()]

@@ -1,10 +1,12 @@
-"""K-Net kernel head (the "RPN"): initial kernels, masks and semantic logits (DESIGN.md §2.4, §6.3).
+"""K-Net kernel head (the "RPN"): initial kernels, masks and semantic logits (docs/model.md).
 
-Follows ``ConvKernelHead`` of the original ``knet/det/kernel_head.py`` (``_decode_init_proposals``,
-``forward_train``, ``loss``, ``_get_target_single``) with the settings the STEP configs use
-(``cat_stuff_mask=True``, ``use_binary=True``, ``proposal_feats_with_obj=True``,
-``feat_refine=False``). The semantic FPN is built inside the head as ``localization_fpn`` so its
-parameters keep the original ``rpn_head.localization_fpn.*`` keys (§10.2).
+Follows ``ConvKernelHead`` of the original K-Net's ``knet/det/kernel_head.py``
+(``_decode_init_proposals``, ``forward_train``, ``loss``, ``_get_target_single``) with the
+settings the STEP configs use (``cat_stuff_mask=True``, ``use_binary=True``,
+``proposal_feats_with_obj=True``, ``feat_refine=False``). The semantic FPN is built inside the
+head as ``localization_fpn`` so its parameters keep the original ``rpn_head.localization_fpn.*``
+checkpoint keys. Inside :class:`~knet.models.detectors.KNet` the class counts and
+``feat_downsample_stride`` are set by the detector.
 """
 from typing import Dict, Sequence, Tuple
 
@@ -17,8 +19,8 @@ from torch import Tensor
 
 from knet.registry import MODELS, TASK_UTILS
 from .mask_targets import MaskTargets
+from .outputs import KernelHeadOutput
 from .utils import ConfigType, OptConfigType, rank_targets
-
 
 
 @MODELS.register_module()
@@ -38,18 +40,22 @@ class ConvKernelHead(BaseModule):
         num_seg_convs: 1x1 ConvModules on the semantic feature.
         norm_cfg: norm of those convs (GN 32 in the original).
         act_cfg: activation of those convs.
-        feat_downsample_stride: upsampling factor of the stride-8 masks to the assignment stride.
+        feat_downsample_stride: upsampling factor of the stride-8 masks to the assignment stride
+            (set by the detector: 8 / ``mask_assign_stride``).
         kernel_init_std: std of the normal init of ``init_kernels`` (1.0 in the original).
         hard_mask_thr: binarisation threshold of sigmoid masks for kernel pooling.
         loss_mask: config of the BCE mask loss (``loss_rpn_mask``).
         loss_dice: config of the dice loss (``loss_rpn_dice``).
         loss_rank: optional config of the proposal rank CE (``loss_rpn_rank``, ignore 255).
-        loss_seg: config of the semantic loss on ``conv_seg`` (softmax CE with ignore index
-            ``num_classes``, or sigmoid focal); a sigmoid loss sets the ``conv_seg`` bias prior.
+        loss_seg: config of the semantic loss on ``conv_seg``: softmax CE, to which the head
+            passes ``ignore_index = num_classes`` (the label of unlabelled pixels; a config
+            need not state it, another value is an error), or sigmoid focal, which sets the
+            ``conv_seg`` bias prior.
         ignore_label: ignore value of the rank targets.
         train_cfg: ``dict(assigner=..., sampler=...)`` for the RPN assignment; needed by
             :meth:`loss` only.
-        init_cfg: mmengine init config (unused: :meth:`init_weights` implements §2.4).
+        init_cfg: mmengine init config (unused: :meth:`init_weights` implements the original's
+            initialisation).
     """
 
     def __init__(self,
@@ -108,6 +114,7 @@ class ConvKernelHead(BaseModule):
         self.loss_rank = MODELS.build(loss_rank) if loss_rank is not None else None
         self.loss_seg = MODELS.build(loss_seg)
         self.seg_use_sigmoid = bool(getattr(self.loss_seg, 'use_sigmoid', False))
+        self._check_seg_ignore_index()
 
         self.train_cfg = train_cfg
         if train_cfg is not None:
@@ -122,8 +129,20 @@ class ConvKernelHead(BaseModule):
             ConvModule(in_channels if i == 0 else out_channels, out_channels, 1,
                        norm_cfg=norm_cfg, act_cfg=act_cfg) for i in range(num_convs))
 
+    def _check_seg_ignore_index(self) -> None:
+        """A softmax ``loss_seg`` may not state an ignore label other than ``num_classes``.
+
+        The semantic targets mark unlabelled pixels with ``num_classes`` and :meth:`_seg_loss`
+        passes that label as ``ignore_index``, so configs need not repeat the class count.
+        """
+        ignore_index = getattr(self.loss_seg, 'ignore_index', None)
+        if not self.seg_use_sigmoid and ignore_index not in (None, self.num_classes):
+            raise ValueError(f'rpn_head.loss_seg.ignore_index = {ignore_index} but unlabelled '
+                             f'pixels have label num_classes = {self.num_classes}: remove '
+                             'ignore_index from the config (it follows the class counts)')
+
     def init_weights(self) -> None:
-        """Conv2d ~ N(0, 0.01) (bias 0), ``init_kernels`` ~ N(0, kernel_init_std) (§2.4).
+        """Conv2d ~ N(0, 0.01) (bias 0), ``init_kernels`` ~ N(0, kernel_init_std).
 
         The ``conv_seg`` bias gets the prior -log(99) when ``loss_seg`` is a sigmoid loss.
         """
@@ -135,17 +154,15 @@ class ConvKernelHead(BaseModule):
         normal_init(self.conv_seg, mean=0., std=0.01, bias=seg_bias)
         normal_init(self.init_kernels, mean=0., std=self.kernel_init_std)
 
-    def forward(self, feats: Sequence[Tensor]) -> Dict[str, Tensor]:
+    def forward(self, feats: Sequence[Tensor]) -> KernelHeadOutput:
         """Initial thing kernels and masks, semantic logits and the shared mask features.
 
         Args:
             feats: FPN levels P2..P5, each (B, C_in, H/s, W/s).
 
         Returns:
-            dict with ``kernels`` (B, N_th, C, K, K) thing kernels (learned kernel + sum of
-            ``x_feats`` under the binarised mask), ``mask_preds`` (B, N_th, H/8, W/8) thing mask
-            logits, ``seg_preds`` (B, num_classes, H/8, W/8) semantic logits and ``x_feats``
-            (B, C, H/8, W/8) = semantic + localization feature.
+            ``kernels`` (B, N_th, C, K, K), ``mask_preds`` (B, N_th, H/8, W/8), ``seg_preds``
+            (B, num_classes, H/8, W/8) and ``x_feats`` (B, C, H/8, W/8).
         """
         loc_feats, sem_feats = self.localization_fpn(feats)
         for conv in self.loc_convs:
@@ -158,23 +175,23 @@ class ConvKernelHead(BaseModule):
         binary = (mask_preds.sigmoid() > self.hard_mask_thr).float()
         pooled = torch.einsum('bnhw,bchw->bnc', binary, x_feats)
         kernels = self.init_kernels.weight[None] + pooled[..., None, None]
-        return dict(kernels=kernels, mask_preds=mask_preds, seg_preds=seg_preds,
-                    x_feats=x_feats)
+        return KernelHeadOutput(kernels=kernels, mask_preds=mask_preds, seg_preds=seg_preds,
+                                x_feats=x_feats)
 
-    def with_stuff(self, outputs: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
+    def with_stuff(self, outputs: KernelHeadOutput) -> Tuple[Tensor, Tensor]:
         """Append the stuff kernels (``conv_seg.weight[num_thing:]``, no bias) and masks.
 
         Args:
-            outputs: the dict returned by :meth:`forward`.
+            outputs: the outputs of :meth:`forward`.
 
         Returns:
             ``(kernels, mask_preds)``: (B, N, C, K, K) and (B, N, H/8, W/8) with
             N = N_th + num_stuff_classes; stuff kernel j predicts model label num_thing + j.
         """
-        kernels, mask_preds = outputs['kernels'], outputs['mask_preds']
+        kernels, mask_preds = outputs.kernels, outputs.mask_preds
         stuff_kernels = self.conv_seg.weight[self.num_thing_classes:]
         stuff_kernels = stuff_kernels[None].expand(kernels.shape[0], -1, -1, -1, -1)
-        stuff_masks = outputs['seg_preds'][:, self.num_thing_classes:]
+        stuff_masks = outputs.seg_preds[:, self.num_thing_classes:]
         return (torch.cat([kernels, stuff_kernels], dim=1),
                 torch.cat([mask_preds, stuff_masks], dim=1))
 
@@ -187,7 +204,7 @@ class ConvKernelHead(BaseModule):
 
     def _targets_single(self, mask_pred: Tensor,
                         target: MaskTargets) -> Tuple[Tensor, Tensor, Tensor]:
-        """Assign one image's thing masks and build its RPN targets (§6.3).
+        """Assign one image's thing masks and build its RPN targets.
 
         Args:
             mask_pred: (N_th, h, w) thing mask logits at the assignment stride.
@@ -215,12 +232,13 @@ class ConvKernelHead(BaseModule):
                 seg_targets[gt_mask != 0] = gt_label
         return labels, mask_targets, seg_targets
 
-    def loss(self, outputs: Dict[str, Tensor],
+    def loss(self, outputs: KernelHeadOutput,
              targets: Sequence[MaskTargets]) -> Dict[str, Tensor]:
-        """RPN losses ``loss_rpn_{mask,dice,rank,seg}`` (§6.3).
+        """RPN losses ``loss_rpn_{mask,dice,rank,seg}``.
 
         Args:
-            outputs: the dict returned by :meth:`forward`.
+            outputs: the outputs of :meth:`forward` (only ``mask_preds`` and ``seg_preds`` are
+                read).
             targets: B per-image targets at the assignment stride, which must equal the stride-8
                 maps upsampled by ``feat_downsample_stride``.
 
@@ -229,8 +247,8 @@ class ConvKernelHead(BaseModule):
         """
         if self.train_cfg is None:
             raise RuntimeError('ConvKernelHead.loss needs train_cfg with assigner and sampler')
-        mask_preds = self._upsample(outputs['mask_preds'])
-        seg_preds = self._upsample(outputs['seg_preds'])
+        mask_preds = self._upsample(outputs.mask_preds)
+        seg_preds = self._upsample(outputs.seg_preds)
         target_hw = tuple(targets[0].thing_masks.shape[-2:])
         if tuple(mask_preds.shape[-2:]) != target_hw:
             raise ValueError(f'RPN masks upsampled x{self.feat_downsample_stride} have size '
@@ -267,12 +285,13 @@ class ConvKernelHead(BaseModule):
     def _seg_loss(self, seg_preds: Tensor, seg_targets: Tensor) -> Tensor:
         """Semantic loss of (B, num_classes, h, w) logits against (B, h, w) targets.
 
-        Softmax CE averages over all pixels (ignored ones count in the denominator, §12.8);
-        sigmoid focal uses avg_factor = #labelled pixels (clamped to >= 1).
+        Softmax CE ignores label ``num_classes`` and averages over all pixels (ignored ones
+        count in the denominator, as in the original); sigmoid focal uses avg_factor =
+        #labelled pixels (clamped to >= 1).
         """
         flat_preds = seg_preds.permute(0, 2, 3, 1).reshape(-1, seg_preds.shape[1])
         flat_targets = seg_targets.reshape(-1)
         if self.seg_use_sigmoid:
             num_labelled = (flat_targets < self.num_classes).sum().float().clamp(min=1.0)
             return self.loss_seg(flat_preds, flat_targets, avg_factor=num_labelled)
-        return self.loss_seg(flat_preds, flat_targets)
+        return self.loss_seg(flat_preds, flat_targets, ignore_index=self.num_classes)

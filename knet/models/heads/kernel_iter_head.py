@@ -1,11 +1,13 @@
-"""K-Net iterative head: S kernel update stages with per-stage assignment (DESIGN.md §3.2, §3.3).
+"""K-Net iterative head: S kernel update stages with per-stage assignment (docs/model.md).
 
-Follows ``KernelIterHead`` of the original ``knet/det/kernel_iter_head.py`` (``_mask_forward``,
-``forward_train``, ``simple_test``) with ``post_assign=False``, ``assign_stages >= num_stages``
-and ``hard_target=False``: stage s is assigned against the predictions of stage s-1 (the RPN
-masks without class cost for stage 0). Extra inputs for the last stage (e.g. the previous
-frame's kernels in Video K-Net) are passed through ``last_stage_kwargs``; everything the last
-stage returns is handed back to the caller.
+Follows ``KernelIterHead`` of the original K-Net's ``knet/det/kernel_iter_head.py``
+(``_mask_forward``, ``forward_train``, ``simple_test``) with ``post_assign=False``,
+``assign_stages >= num_stages`` and ``hard_target=False``: stage s is assigned against the
+predictions of stage s-1 (the RPN masks without class cost for stage 0). Extra inputs for the
+last stage (e.g. the previous frame's kernels in Video K-Net) are passed through
+``last_stage_kwargs``; the last stage's :class:`StageOutput` is handed back to the caller.
+Inside :class:`~knet.models.detectors.KNet`, ``num_proposals``, ``num_thing_classes`` and the
+class counts and strides of every stage are set by the detector.
 """
 import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -17,11 +19,12 @@ from torch import Tensor
 from knet.models.task_modules import MaskSamplingResult
 from knet.registry import MODELS, TASK_UTILS
 from .mask_targets import MaskTargets
+from .outputs import StageOutput
 from .utils import ConfigType, OptConfigType
 
 
 def per_stage_configs(cfg: Union[ConfigType, Sequence[ConfigType]], num_stages: int,
-               name: str) -> List[ConfigType]:
+                      name: str) -> List[ConfigType]:
     """One config per stage: a single dict is replicated, a list must have length S."""
     if isinstance(cfg, dict):
         return [copy.deepcopy(cfg) for _ in range(num_stages)]
@@ -38,8 +41,10 @@ class KernelIterHead(BaseModule):
     Args:
         num_stages: number of update stages S.
         stage_loss_weights: per-stage loss multipliers (default all 1).
-        num_proposals: number of thing kernels N_th (the Hungarian-matched rows).
-        num_thing_classes: thing classes (class columns used in the assignment cost).
+        num_proposals: number of thing kernels N_th (the Hungarian-matched rows; set by the
+            detector from its ``rpn_head``).
+        num_thing_classes: thing classes (class columns used in the assignment cost; set by
+            the detector).
         mask_head: config of a stage (replicated S times) or a list of S configs; built into
             ``self.mask_head`` (keys ``mask_head.{s}.*``).
         train_cfg: per-stage ``dict(assigner=..., sampler=...)`` (one dict replicated, or a
@@ -85,7 +90,7 @@ class KernelIterHead(BaseModule):
 
     def forward(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
                 last_stage_kwargs: Optional[Dict[str, Any]] = None,
-                upsample_all: bool = False) -> List[Dict[str, Tensor]]:
+                upsample_all: bool = False) -> List[StageOutput]:
         """Run every stage.
 
         Args:
@@ -96,28 +101,28 @@ class KernelIterHead(BaseModule):
             upsample_all: upsample every stage's masks (training) instead of the last only.
 
         Returns:
-            S dicts: each stage's outputs (``cls_score``, ``mask_preds``, ``obj_feat``, ...)
-            plus ``scaled_mask_preds`` (B, N, H*u, W*u) (= ``mask_preds`` when not upsampled).
+            S stage outputs, each with ``scaled_mask_preds`` (B, N, H*u, W*u) when upsampled
+            (= ``mask_preds`` otherwise).
         """
         outputs = []
         for stage, head in enumerate(self.mask_head):
             is_last = stage == self.num_stages - 1
             extra = (last_stage_kwargs or {}) if is_last else {}
             out = head(x_feats, kernels, mask_preds, **extra)
-            scale = upsample_all or is_last
-            out['scaled_mask_preds'] = (self._upsample(stage, out['mask_preds'])
-                                        if scale else out['mask_preds'])
+            if upsample_all or is_last:
+                out = out._replace(scaled_mask_preds=self._upsample(stage, out.mask_preds))
             outputs.append(out)
-            kernels, mask_preds = out['obj_feat'], out['mask_preds']
+            kernels, mask_preds = out.obj_feat, out.mask_preds
         return outputs
 
     def predict(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
-                last_stage_kwargs: Optional[Dict[str, Any]] = None) -> Dict[str, Tensor]:
-        """Final-stage outputs at test time (§3.3); only the last masks are upsampled.
+                last_stage_kwargs: Optional[Dict[str, Any]] = None) -> StageOutput:
+        """Final-stage outputs at test time; only the last masks are upsampled.
 
         Returns:
-            the last stage's dict: ``cls_score`` (B, N, C) logits, ``scaled_mask_preds``
-            (B, N, H*u, W*u) logits, ``obj_feat`` (B, N, C, K, K), and any extra entries.
+            the last stage's outputs: ``cls_score`` (B, N, num_classes) logits,
+            ``scaled_mask_preds`` (B, N, H*u, W*u) logits, ``obj_feat`` (B, N, C, K, K) and,
+            for a linked video stage, ``obj_feat_track``.
         """
         return self.forward(x_feats, kernels, mask_preds, last_stage_kwargs)[-1]
 
@@ -150,8 +155,8 @@ class KernelIterHead(BaseModule):
     def loss(self, x_feats: Tensor, kernels: Tensor, mask_preds: Tensor,
              targets: Sequence[MaskTargets],
              last_stage_kwargs: Optional[Dict[str, Any]] = None
-             ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
-        """Stage losses ``s{i}_loss_*`` and the final-stage outputs (§3.2).
+             ) -> Tuple[Dict[str, Tensor], StageOutput]:
+        """Stage losses ``s{i}_loss_*`` and the final-stage outputs.
 
         Args:
             x_feats: (B, C, H, W) stride-8 mask features.
@@ -162,7 +167,7 @@ class KernelIterHead(BaseModule):
 
         Returns:
             ``(losses, final_outputs)``: losses scaled by ``stage_loss_weights``, and the last
-            stage's dict including ``scaled_mask_preds``.
+            stage's outputs (``scaled_mask_preds`` at the loss stride).
         """
         if self.train_cfg is None:
             raise RuntimeError('KernelIterHead.loss needs train_cfg with assigner and sampler')
@@ -172,12 +177,12 @@ class KernelIterHead(BaseModule):
         prev_cls: Optional[Tensor] = None
         losses: Dict[str, Tensor] = {}
         for stage, out in enumerate(outputs):
-            scaled = out['scaled_mask_preds']
+            scaled = out.scaled_mask_preds
             sampling_results = self._assign(stage, prev_masks, prev_cls, scaled, targets)
-            stage_losses = self.mask_head[stage].loss_by_feat(out['cls_score'], scaled,
+            stage_losses = self.mask_head[stage].loss_by_feat(out.cls_score, scaled,
                                                               sampling_results, targets)
             weight = self.stage_loss_weights[stage]
             for key, value in stage_losses.items():
                 losses[f's{stage}_{key}'] = value * weight if 'loss' in key else value
-            prev_masks, prev_cls = scaled.detach(), out['cls_score'].detach()
+            prev_masks, prev_cls = scaled.detach(), out.cls_score.detach()
         return losses, outputs[-1]

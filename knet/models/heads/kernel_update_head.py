@@ -1,10 +1,13 @@
-"""One K-Net kernel update stage and its losses (DESIGN.md §3.1, §6.2, names §10.3).
+"""One K-Net kernel update stage and its losses (docs/model.md).
 
-Follows ``KernelUpdateHead`` of the original ``knet/det/kernel_update_head.py`` (``forward``,
-``init_weights``, ``_get_target_single``, ``loss``). The forward pass is split into the named
-steps of the paper: group-feature assembling -> adaptive kernel update -> kernel interaction
-(MHSA) -> FFN -> class and mask prediction. :meth:`KernelUpdateHead.forward` returns a dict, so
-a video subclass can call ``super().forward`` and add entries (e.g. ``obj_feat_track``).
+Follows ``KernelUpdateHead`` of the original K-Net's ``knet/det/kernel_update_head.py``
+(``forward``, ``init_weights``, ``_get_target_single``, ``loss``), with the original's parameter
+names (checkpoint keys). The forward pass is split into the named steps of the paper:
+group-feature assembling -> adaptive kernel update -> kernel interaction (MHSA) -> FFN -> class
+and mask prediction. :meth:`KernelUpdateHead.forward` returns a :class:`StageOutput`, so a video
+subclass can call ``super().forward`` and fill ``obj_feat_track``. Inside
+:class:`~knet.models.detectors.KNet` the class counts and ``mask_upsample_stride`` are set by
+the detector.
 """
 from typing import Dict, Sequence, Tuple
 
@@ -19,6 +22,7 @@ from knet.models.layers import FFN, MultiheadAttention
 from knet.models.task_modules import MaskSamplingResult
 from knet.registry import MODELS
 from .mask_targets import MaskTargets
+from .outputs import StageOutput
 from .utils import ConfigType, OptConfigType, accuracy, rank_targets, reduce_mean
 
 
@@ -41,7 +45,7 @@ class KernelUpdateHead(BaseModule):
         conv_kernel_size: spatial size K of the kernels.
         hard_mask_thr: binarisation threshold of sigmoid masks in feature assembling.
         mask_upsample_stride: factor from the stride-8 masks to the loss/assignment stride
-            (read by :class:`KernelIterHead`).
+            (read by :class:`KernelIterHead`; set by the detector: 8 / ``mask_assign_stride``).
         ffn_act_cfg: activation of the FFN.
         norm_cfg: norm of the class/mask branches (LN).
         act_cfg: activation of the class/mask branches.
@@ -52,7 +56,8 @@ class KernelUpdateHead(BaseModule):
         loss_dice: dice loss config on positive masks.
         loss_rank: optional rank CE config over the N kernels per pixel (ignore 255).
         ignore_label: ignore value of the rank targets.
-        init_cfg: mmengine init config (unused: :meth:`init_weights` implements §3.1).
+        init_cfg: mmengine init config (unused: :meth:`init_weights` implements the original's
+            initialisation).
     """
 
     def __init__(self,
@@ -206,7 +211,7 @@ class KernelUpdateHead(BaseModule):
         masks = [F.conv2d(x[i:i + 1], weights[i], padding=k // 2) for i in range(batch)]
         return torch.cat(masks, dim=0)
 
-    def forward(self, x: Tensor, kernels: Tensor, mask_preds: Tensor) -> Dict[str, Tensor]:
+    def forward(self, x: Tensor, kernels: Tensor, mask_preds: Tensor) -> StageOutput:
         """One update stage.
 
         Args:
@@ -215,9 +220,10 @@ class KernelUpdateHead(BaseModule):
             mask_preds: (B, N, H, W) mask logits of the previous stage.
 
         Returns:
-            dict with ``cls_score`` (B, N, num_classes) logits, ``mask_preds`` (B, N, H, W)
-            logits, ``obj_feat`` (B, N, C, K, K) the refined kernels (next stage's input) and
-            ``group_feats`` (B, N, C) the assembled features.
+            ``cls_score`` (B, N, num_classes) logits, ``mask_preds`` (B, N, H, W) logits (also
+            as ``scaled_mask_preds``: a stage does not upsample), ``obj_feat`` (B, N, C, K, K)
+            the refined kernels (next stage's input) and ``group_feats`` (B, N, C) the
+            assembled features; no ``obj_feat_track``.
         """
         x = self.feat_transform(x)
         group_feats = self.assemble_group_features(x, mask_preds)
@@ -228,13 +234,13 @@ class KernelUpdateHead(BaseModule):
         batch, num_kernels = obj_feat.shape[:2]
         kernel_shape = (self.in_channels, self.conv_kernel_size, self.conv_kernel_size)
         obj_feat = obj_feat.permute(0, 1, 3, 2).reshape(batch, num_kernels, *kernel_shape)
-        return dict(cls_score=cls_score, mask_preds=new_masks, obj_feat=obj_feat,
-                    group_feats=group_feats)
+        return StageOutput(cls_score=cls_score, mask_preds=new_masks, obj_feat=obj_feat,
+                           group_feats=group_feats, scaled_mask_preds=new_masks)
 
     def get_targets(self, sampling_results: Sequence[MaskSamplingResult],
                     targets: Sequence[MaskTargets],
                     num_kernels: int) -> Tuple[Tensor, Tensor, Tensor]:
-        """Classification and mask targets of a batch (§6.2).
+        """Classification and mask targets of a batch.
 
         Args:
             sampling_results: B results of ``MaskPseudoSampler.sample`` over the
@@ -248,7 +254,9 @@ class KernelUpdateHead(BaseModule):
         """
         per_image = [self._targets_single(s, t, num_kernels)
                      for s, t in zip(sampling_results, targets)]
-        return tuple(torch.cat(parts, dim=0) for parts in zip(*per_image))
+        labels, label_weights, mask_targets = (torch.cat(parts, dim=0)
+                                               for parts in zip(*per_image))
+        return labels, label_weights, mask_targets
 
     def _targets_single(self, sampling: MaskSamplingResult, target: MaskTargets,
                         num_kernels: int) -> Tuple[Tensor, Tensor, Tensor]:
@@ -262,6 +270,9 @@ class KernelUpdateHead(BaseModule):
         label_weights[:num_things, :self.num_thing_classes] = 1.0
         pos_inds = sampling.pos_inds
         if pos_inds.numel() > 0:
+            if sampling.pos_gt_labels is None:
+                raise ValueError('stage targets need an assignment with labels (gt_labels '
+                                 'given to the assigner)')
             labels[pos_inds] = sampling.pos_gt_labels
             mask_targets[pos_inds] = sampling.pos_gt_masks.to(mask_targets.dtype)
         stuff_rows = target.stuff_labels - self.num_thing_classes + num_things

@@ -1,4 +1,4 @@
-"""Ground-truth mask targets of K-Net at the assignment stride (DESIGN.md §1a step 4, §6.5).
+"""Ground-truth mask targets of K-Net at the assignment stride (docs/model.md).
 
 Follows the target preparation of the original ``knet/det/knet.py`` (``KNet.forward_train``):
 
@@ -120,7 +120,8 @@ def build_mask_targets(data_samples: Sequence[PanopticDataSample], num_thing_cla
         if 'batch_input_shape' not in sample.metainfo:
             raise KeyError('data_sample metainfo lacks batch_input_shape; it is set by '
                            'KNetDataPreprocessor')
-        pad_hw = tuple(int(v) for v in sample.metainfo['batch_input_shape'][:2])
+        pad_h, pad_w = sample.metainfo['batch_input_shape'][:2]
+        pad_hw = (int(pad_h), int(pad_w))
         size = (pad_hw[0] // mask_assign_stride, pad_hw[1] // mask_assign_stride)
         thing_masks, thing_labels = _thing_targets(sample, pad_hw, num_thing_classes, device)
         stuff_masks, stuff_labels = _stuff_targets(sample, pad_hw, num_thing_classes,

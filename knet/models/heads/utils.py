@@ -1,4 +1,4 @@
-"""Small helpers shared by the K-Net heads' losses (DESIGN.md §6.2, §6.3).
+"""Small helpers shared by the K-Net heads' losses.
 
 The rank-target rule follows ``ConvKernelHead.loss`` / ``KernelUpdateHead.loss`` of the original
 ``knet/det/kernel_head.py`` and ``knet/det/kernel_update_head.py``.

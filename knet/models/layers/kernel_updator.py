@@ -1,4 +1,4 @@
-"""Kernel updater of the kernel update head, in the five variants of the ablation (DESIGN.md §4).
+"""Kernel updater of the kernel update head, in the five variants of the ablation (docs/model.md).
 
 One class, ``KernelUpdator(update_mode=...)``, replaces the original's five near-copies
 (``knet/kernel_updator.py`` of K-Net and ``kernel_updator_{concatenate,skip,concatenate_skip,mlp}``
@@ -10,8 +10,8 @@ of the ablation). A mode is three independent choices, see ``_MODES``:
   identity skip (skip, concat_skip; no ``input_gate`` / ``input_norm_*`` are built);
 * projections: ``nn.Linear`` or a 2-layer MLP ``fc1 -> ReLU -> fc2`` (mlp).
 
-Every mode ends with ``out = act(fc_norm(fc_layer(G)))``. Layer names and shapes match §10.3 key
-for key. The projections that read the previous kernel or the gate feature take
+Every mode ends with ``out = act(fc_norm(fc_layer(G)))``. Layer names and shapes match the original
+checkpoints key for key. The projections that read the previous kernel or the gate feature take
 ``feat_channels`` inputs (the original declares ``in_channels``, which only works when both are
 equal, as in every reference config); with ``in_channels == feat_channels`` they are identical.
 """
@@ -56,7 +56,7 @@ class _TwoLayerMLP(nn.Module):
 
 @MODELS.register_module()
 class KernelUpdator(nn.Module):
-    """Update kernels with their assembled group features (DESIGN.md §4.1-4.6).
+    """Update kernels with their assembled group features (docs/model.md, kernel updater).
 
     Args:
         in_channels: Channels of the group feature F.
@@ -104,7 +104,7 @@ class KernelUpdator(nn.Module):
         self._build_layers(act_cfg, norm_cfg)
 
     def _build_layers(self, act_cfg: dict, norm_cfg: dict) -> None:
-        """Create the projections and norms of the selected mode (names as in §10.3)."""
+        """Create the projections and norms of the selected mode (names as in the original)."""
         linear = _TwoLayerMLP if self.mode.mlp else nn.Linear
         feat, skip = self.feat_channels, self.mode.skip_kernel
         self.dynamic_layer = linear(self.in_channels, self.num_params_in + self.num_params_out)

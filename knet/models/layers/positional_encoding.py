@@ -1,4 +1,4 @@
-"""DETR-style sine positional encoding (DESIGN.md §2.3 "Positional encoding").
+"""DETR-style sine positional encoding of the semantic FPN (docs/model.md).
 
 Same computation as mmdet's ``SinePositionalEncoding``
 (``mmdet/models/layers/positional_encoding.py``):

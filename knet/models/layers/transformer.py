@@ -1,5 +1,5 @@
-"""Attention and feed-forward blocks with mmcv's semantics and parameter names (DESIGN.md §10.3,
-§10.5, §12 item 22).
+"""Attention and feed-forward blocks with mmcv's semantics and parameter names (no mmcv-full:
+plain PyTorch modules whose keys match the original checkpoints).
 
 ``MultiheadAttention`` is ``nn.MultiheadAttention`` (as ``.attn``) plus dropout and a residual
 (identity = query), like ``mmcv.cnn.bricks.transformer.MultiheadAttention``. ``FFN`` is
@@ -7,7 +7,7 @@ Linear-act-Dropout-...-Linear-Dropout plus a residual, named ``layers.0.0`` / ``
 ``layers.2`` like mmcv's ``FFN``. Not registered: mmcv already registers both names in the root
 registry; import them from :mod:`knet.models.layers`.
 """
-from typing import Optional
+from typing import List, Optional
 
 from mmcv.cnn import build_activation_layer
 from torch import Tensor, nn
@@ -105,7 +105,7 @@ class FFN(nn.Module):
         self.embed_dims = embed_dims
         self.feedforward_channels = feedforward_channels
         self.add_identity = add_identity
-        layers = []
+        layers: List[nn.Module] = []
         in_channels = embed_dims
         for _ in range(num_fcs - 1):
             layers.append(nn.Sequential(

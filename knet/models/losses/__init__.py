@@ -1,4 +1,4 @@
-"""Losses of K-Net (DESIGN.md §6.2, §6.3); importing registers them in ``MODELS``."""
+"""Losses of K-Net (docs/model.md); importing registers them in ``MODELS``."""
 from .cross_entropy_loss import CrossEntropyLoss
 from .dice_loss import DiceLoss, dice_loss
 from .focal_loss import FocalLoss, sigmoid_focal_loss

@@ -1,17 +1,17 @@
-"""Softmax / sigmoid cross-entropy loss (DESIGN.md §6.2 ``loss_mask``, §6.3 ``loss_rpn_seg`` and
-``loss_rpn_rank``, §12 items 8 and 20).
+"""Softmax / sigmoid cross-entropy loss: ``loss_mask``, ``loss_rpn_seg`` and ``loss_rpn_rank``
+(docs/model.md).
 
 Semantics of mmdet 2.18 ``mmdet/models/losses/cross_entropy_loss.py`` (which K-Net re-registered
 with ``force=True``; we register it once in the ``knet`` scope):
 
 * **softmax mode** (``use_sigmoid=False``): ``F.cross_entropy`` per element; pixels whose label
   equals ``ignore_index`` contribute 0 **but still count** in the ``'mean'`` denominator when no
-  ``avg_factor`` is given. This reproduces the reference (DESIGN.md §12 item 8). Set
+  ``avg_factor`` is given. This reproduces the reference. Set
   ``avg_non_ignore=True`` to average over the non-ignored elements instead (a fix, not the
   reference behaviour).
 * **sigmoid mode** (``use_sigmoid=True``): ``binary_cross_entropy_with_logits`` against float
-  targets of the *same shape* as the logits, mean over all elements (DESIGN.md §6.2: void and
-  padding pixels are not ignored).
+  targets of the *same shape* as the logits, mean over all elements (void and padding pixels are
+  not ignored, as in the reference).
 """
 from typing import List, Optional, Tuple, Union
 

@@ -1,4 +1,4 @@
-"""Dice loss on mask logits (DESIGN.md §6.2 ``loss_dice``, §6.3 ``loss_rpn_dice``).
+"""Dice loss on mask logits: ``loss_dice`` of the stages and ``loss_rpn_dice`` (docs/model.md).
 
 The mmdet 2.18 ``mmdet/models/losses/dice_loss.py`` V-Net form, per sample ``i``:
 

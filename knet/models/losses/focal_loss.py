@@ -1,4 +1,4 @@
-"""Sigmoid focal loss (DESIGN.md §6.2 ``loss_cls``, §6.3 Cityscapes ``loss_rpn_seg``, §12.22).
+"""Sigmoid focal loss: ``loss_cls`` of the stages, Cityscapes ``loss_rpn_seg`` (docs/model.md).
 
 Pure-PyTorch replacement of mmcv's CUDA ``sigmoid_focal_loss`` used by mmdet 2.18
 ``mmdet/models/losses/focal_loss.py``: per element

@@ -1,14 +1,14 @@
-"""Element-wise weighting and reduction shared by every loss (DESIGN.md §6.2, §6.3, §12 item 17).
+"""Element-wise weighting and reduction shared by every loss (docs/model.md, losses).
 
 Follows the semantics of mmdet 2.18 ``mmdet/models/losses/utils.py`` (``reduce_loss`` and
 ``weight_reduce_loss``) with two documented guards:
 
-* ``avg_factor`` is clamped to ``>= 1`` (DESIGN.md §12 item 17). Every ``avg_factor`` of the
+* ``avg_factor`` is clamped to ``>= 1`` (docs/differences.md). Every ``avg_factor`` of the
   reference is a count (positives, kept elements, rows with a positive) that the callers already
   clamp to ``>= 1`` or that is ``>= 1`` whenever the loss is non-zero, so the clamp only turns the
   ``0 / 0`` case into ``0`` instead of NaN.
 * ``'mean'`` over an empty loss tensor returns ``loss.sum()`` (a zero attached to the graph)
-  instead of NaN, so heads with no positive sample still get finite losses (STYLE.md §2.8).
+  instead of NaN, so heads with no positive sample still get finite losses.
 """
 from typing import Optional, Union
 
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 REDUCTIONS = ('none', 'mean', 'sum')
-#: Smallest denominator used when an ``avg_factor`` is given (DESIGN.md §12 item 17).
+#: Smallest denominator used when an ``avg_factor`` is given.
 MIN_AVG_FACTOR = 1.0
 
 

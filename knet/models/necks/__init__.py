@@ -1,4 +1,4 @@
-"""Necks (DESIGN.md §2.2, §2.3): mmdet-style FPN and K-Net's semantic FPN wrapper."""
+"""Necks (docs/model.md): mmdet-style FPN and K-Net's semantic FPN wrapper."""
 from .fpn import FPN
 from .semantic_fpn import SemanticFPNWrapper
 

@@ -1,4 +1,4 @@
-"""Feature Pyramid Network with mmdet semantics (DESIGN.md §2.2, §10.2).
+"""Feature Pyramid Network with mmdet semantics (docs/model.md).
 
 Behaviour of ``mmdet/models/necks/fpn.py``: 1x1 lateral convs, top-down nearest upsampling and
 addition, 3x3 output convs, optional extra stride-2 levels (up to P8 with 4 inputs and

@@ -1,4 +1,4 @@
-"""Semantic FPN wrapper producing the stride-8 mask features (DESIGN.md §2.3, §10.2).
+"""Semantic FPN wrapper producing the stride-8 mask features (docs/model.md).
 
 Follows the behaviour of K-Net's ``knet/det/semantic_fpn_wrapper.py``: every used pyramid level
 is brought to a common stride by 3x3 ConvModules (conv -> norm -> act) and bilinear x2 upsampling

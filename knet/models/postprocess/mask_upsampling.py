@@ -1,11 +1,12 @@
-"""Mask probabilities at the output size, computed lazily by row blocks (DESIGN.md §3.3, §5.5).
+"""Mask probabilities at the output size, computed lazily by row blocks (``'blocked'`` backend).
 
-K-Net's test path (``KernelIterHead.rescale_masks``, original ``knet/det/kernel_iter_head.py``)
-takes the sigmoid of the final mask logits (N, h, w), resizes them bilinearly
-(``align_corners=False``) to the padded batch shape, crops the image and resizes to the original
-size. At KITTI-STEP size this is 117 x 375 x 1242 probabilities (~220 MB) that the merge reads
-once. :class:`UpsampledMasks` keeps the low-resolution probabilities and produces any block of
-output rows on demand, with the values of the full computation of the same masks bit for bit:
+K-Net's test path (:func:`.panoptic_fusion.rescale_masks`, after ``KernelIterHead.rescale_masks``
+of the original ``knet/det/kernel_iter_head.py``) takes the sigmoid of the final mask logits
+(N, h, w), resizes them bilinearly (``align_corners=False``) to the padded batch shape, crops the
+image and resizes to the original size. At KITTI-STEP size this is 117 x 375 x 1242
+probabilities (~220 MB) that the merge reads once. :class:`UpsampledMasks` keeps the
+low-resolution probabilities and produces any block of output rows on demand, with the values
+of the full computation of the same masks by the same kernel bit for bit:
 
 * the resize factor ``r = H_pad / h`` is a power of two on both axes, so the source coordinate
   ``(y + 0.5) / r - 0.5`` of an output row (or column), and its bilinear weights, are exact in
@@ -28,18 +29,16 @@ When the factor is not a power of two or the image was resized at test time
 (``img_shape != ori_shape``), :meth:`UpsampledMasks.from_logits` computes the full tensor
 instead (factor 1: blocks are slices).
 
-Measured on a 2-core CPU (117 masks of 192x624 to 375x1242, one thread): resize + merge 560 –
-710 ms with the full tensor, 330 – 350 ms by row blocks. Skipping masks that cannot win a block
+Skipping masks that cannot win a block
 (bounds from tile-wise max pooling) was tried and dropped: computing the bounds cost more than
 it saved, even on confident masks.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
 
 #: Values per row block: 8 MB in float32 on CPU (cache-sized), 256 MB on accelerators (one or
 #: two blocks a frame: fewer kernel launches).
@@ -51,6 +50,15 @@ SIMD_BYTES = {'AVX2': 32}.get(torch.backends.cpu.get_cpu_capability(), 64)
 def simd_group(dtype: torch.dtype) -> int:
     """Masks of ``dtype`` per SIMD vector: groups of a multiple of this take the vector path."""
     return max(1, SIMD_BYTES // dtype.itemsize)
+
+
+#: An output position: an int or an integer tensor of them.
+_Index = TypeVar('_Index', int, Tensor)
+
+
+def _hw(shape: Sequence[int]) -> Tuple[int, int]:
+    """(height, width) of a shape or metainfo entry such as ``img_shape`` (H, W[, C])."""
+    return int(shape[0]), int(shape[1])
 
 
 def _power_of_two_factor(size: int, out: int) -> int:
@@ -116,9 +124,8 @@ class UpsampledMasks:
         for key in ('batch_input_shape', 'img_shape', 'ori_shape'):
             if key not in img_meta:
                 raise KeyError(f'data_sample metainfo lacks {key!r}, needed to rescale masks')
-        pad_hw = tuple(img_meta['batch_input_shape'][:2])
-        img_hw = tuple(img_meta['img_shape'][:2])
-        ori_hw = tuple(img_meta['ori_shape'][:2])
+        pad_hw, img_hw, ori_hw = (_hw(img_meta[key]) for key in
+                                  ('batch_input_shape', 'img_shape', 'ori_shape'))
         factors = {_power_of_two_factor(n, out) for n, out in zip(values.shape[-2:], pad_hw)}
         if img_hw == ori_hw and len(factors) == 1 and 0 not in factors:
             return cls(values, factors.pop(), img_hw)
@@ -130,14 +137,14 @@ class UpsampledMasks:
     @classmethod
     def from_dense(cls, probs: Tensor) -> 'UpsampledMasks':
         """Wrap full-size (N, H, W) probabilities (factor 1)."""
-        return cls(probs, 1, tuple(probs.shape[-2:]))
+        return cls(probs, 1, _hw(probs.shape[-2:]))
 
     @property
     def shape(self) -> Tuple[int, int, int]:
         """(N, H, W) of the output."""
-        return (self.probs.size(0), ) + tuple(self.size)
+        return (self.probs.size(0), self.size[0], self.size[1])
 
-    def _lower_sources(self, out: Union[int, Tensor]) -> Union[int, Tensor]:
+    def _lower_sources(self, out: _Index) -> _Index:
         """Lower source row / column of output position(s) ``out`` (an int or an integer
         tensor), before clamping: ``floor((out + 0.5) / r - 0.5)`` as PyTorch's bilinear kernel
         (``align_corners=False``) computes it, here in exact integer arithmetic. The upper

@@ -1,4 +1,4 @@
-"""Assignment utilities (DESIGN.md §6.1); importing registers them in ``TASK_UTILS``."""
+"""Assignment utilities (docs/model.md); importing registers them in ``TASK_UTILS``."""
 from .mask_hungarian_assigner import AssignResult, MaskHungarianAssigner
 from .mask_pseudo_sampler import MaskPseudoSampler, MaskSamplingResult
 from .match_costs import DiceCost, FocalLossCost, MaskCost

@@ -1,7 +1,7 @@
-"""One-to-one Hungarian assignment of mask proposals to GT masks (DESIGN.md §6.1, §12 item 6).
+"""One-to-one Hungarian assignment of mask proposals to GT masks (docs/model.md).
 
-Written from the DESIGN.md description of K-Net's ``MaskHungarianAssigner``
-(``knet/det/mask_hungarian_assigner.py``): the total cost is the sum of a focal class cost
+Follows ``MaskHungarianAssigner`` of ``knet/det/mask_hungarian_assigner.py`` of the original
+K-Net: the total cost is the sum of a focal class cost
 (omitted when no class logits are given, i.e. for the RPN and stage 0), a mask cost and a dice
 cost; ``scipy.optimize.linear_sum_assignment`` solves it on the CPU. Matched proposals are
 positive; every other proposal is negative.

@@ -1,7 +1,7 @@
-"""Pseudo sampler for mask assignment: every proposal is used, no subsampling (DESIGN.md §6.1).
+"""Pseudo sampler for mask assignment: every proposal is used, no subsampling.
 
-Written from the DESIGN.md description of K-Net's ``MaskPseudoSampler`` /
-``MaskSamplingResult`` (``knet/det/mask_pseudo_sampler.py``).
+Follows ``knet/det/mask_pseudo_sampler.py`` of the original K-Net (``MaskPseudoSampler`` /
+``MaskSamplingResult``).
 """
 from dataclasses import dataclass, field
 from typing import Optional

@@ -1,7 +1,7 @@
-"""Matching costs of the Hungarian mask assigner (DESIGN.md §6.1).
+"""Matching costs of the Hungarian mask assigner (docs/model.md, Hungarian assignment).
 
-Written from the DESIGN.md description of mmdet's ``FocalLossCost`` and K-Net's ``MaskCost`` /
-``DiceCost`` (``knet/det/mask_hungarian_assigner.py``). Every cost maps predictions of P
+Follows mmdet's ``FocalLossCost`` and the ``MaskCost`` / ``DiceCost`` of
+``knet/det/mask_hungarian_assigner.py`` of the original K-Net. Every cost maps predictions of P
 proposals and G ground truths to a (P, G) matrix where lower is better.
 """
 from torch import Tensor
@@ -97,7 +97,7 @@ class MaskCost(_MaskCostBase):
     Args:
         weight: multiplier of the cost.
         pred_act: apply the sigmoid to the predictions (False: they are probabilities).
-        clamp_min: lower clamp of the probabilities (DESIGN.md §6.1: 0.01).
+        clamp_min: lower clamp of the probabilities (0.01 in the reference).
     """
 
     def __init__(self, weight: float = 1.0, pred_act: bool = True,
@@ -118,7 +118,7 @@ class DiceCost(_MaskCostBase):
         weight: multiplier of the cost.
         pred_act: apply the sigmoid to the predictions (False: they are probabilities).
         eps: smoothing term.
-        clamp_min: lower clamp of the probabilities (DESIGN.md §6.1: 0.001).
+        clamp_min: lower clamp of the probabilities (0.001 in the reference).
     """
 
     def __init__(self, weight: float = 4.0, pred_act: bool = True, eps: float = 1e-3,

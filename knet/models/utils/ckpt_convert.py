@@ -1,15 +1,15 @@
-"""Key mapping of original K-Net / Video K-Net checkpoints to ours (DESIGN.md §10, STYLE §2.13).
+"""Key mapping of original K-Net / Video K-Net checkpoints to ours (docs/model.md, checkpoints).
 
-The original checkpoints are mmcv ``.pth`` dicts whose ``state_dict`` uses the prefixes of
-§10.1 (``backbone.``, ``neck.``, ``rpn_head.``, ``roi_head.mask_head.{s}.``, and for Video K-Net
-``track_head.``, ``embed_fcs.``, ``fc_embed.``). Our modules mirror the original names (§10.2,
-§10.3, §10.5: ConvModule ``conv``/``gn``, mmcv ``FFN`` ``layers.0.0``/``layers.1``, attention
-``.attn``), so :data:`KEY_RULES` is an identity map on those prefixes. What differs:
+The original checkpoints are mmcv ``.pth`` dicts whose ``state_dict`` uses the prefixes
+``backbone.``, ``neck.``, ``rpn_head.``, ``roi_head.mask_head.{s}.``, and for Video K-Net
+``track_head.``, ``embed_fcs.``, ``fc_embed.``. Our modules mirror the original names
+(ConvModule ``conv``/``gn``, mmcv ``FFN`` ``layers.0.0``/``layers.1``, attention ``.attn``), so
+:data:`KEY_RULES` is an identity map on those prefixes. What differs:
 
 * DDP-wrapped checkpoints carry a ``module.`` prefix, which is stripped;
 * Video K-Net builds the temporal-link modules (``attention_previous*``, ``link_ffn*``) in all
-  stages but uses only the last one (§10.3, §12 item 23). Our video model builds them in the last
-  stage only, so the copies of the earlier stages are dropped unless ``keep_all_link_stages``;
+  stages but uses only the last one. Our video model builds them in the last stage only, so the
+  copies of the earlier stages are dropped unless ``keep_all_link_stages``;
 * keys under any other prefix are reported as unmatched and dropped.
 """
 import re
@@ -18,7 +18,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from torch import Tensor, nn
 
 #: (pattern, replacement) applied to each key (after stripping ``module.``); the first match
-#: wins. Identity on the original prefixes of §10.1 because our module names mirror them.
+#: wins. Identity on the original prefixes because our module names mirror them.
 KEY_RULES: List[Tuple[str, str]] = [
     (r'^backbone\.(.+)$', r'backbone.\1'),
     (r'^neck\.(.+)$', r'neck.\1'),
@@ -28,7 +28,7 @@ KEY_RULES: List[Tuple[str, str]] = [
     (r'^embed_fcs\.(.+)$', r'embed_fcs.\1'),
     (r'^fc_embed\.(.+)$', r'fc_embed.\1'),
 ]
-#: Temporal-link keys of an update stage (Video K-Net, §5.1, §10.3); group 1 = stage index.
+#: Temporal-link keys of an update stage (Video K-Net); group 1 = stage index.
 LINK_KEY = re.compile(r'^roi_head\.mask_head\.(\d+)\.'
                       r'(attention_previous|attention_previous_norm|link_ffn|link_ffn_norm)\.')
 STAGE_KEY = re.compile(r'^roi_head\.mask_head\.(\d+)\.')

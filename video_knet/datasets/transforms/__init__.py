@@ -1,2 +1,2 @@
 """Video transforms: none of their own; the clip-aware ones of :mod:`knet.datasets.transforms`
-serve frames and clips alike (STYLE.md §2: video extends image without copying)."""
+serve frames and clips alike (video extends image without copying)."""

@@ -1,35 +1,44 @@
-"""Video K-Net: K-Net + temporal kernel linking + quasi-dense tracking (DESIGN.md §1, §5, §6.4).
+"""Video K-Net: K-Net + temporal kernel linking + quasi-dense tracking (docs/model.md).
 
-Follows ``VideoKNetQuansiEmbedFCJointTrain`` of the original
+Follows ``VideoKNetQuansiEmbedFCJointTrain`` of the original Video K-Net's
 ``knet/video/knet_quansi_dense_embed_fc_joint_train.py`` (``forward_train``, ``simple_test``),
-as a subclass of the image detector :class:`knet.models.detectors.KNet` (STYLE.md §2.2).
+as a subclass of the image detector :class:`knet.models.detectors.KNet`.
 
-Training (§1a, §6.4), on clips of a key frame and ONE reference frame:
+Training, on clips of a key frame and T - 1 >= 1 reference frames (the original: T = 2):
 
-1. the reference frame runs the full image model (RPN + S stages, losses suffixed ``_ref_rpn``
-   / ``_ref``); its final-stage kernels are kept (not detached);
-2. the key frame runs the same, its last stage linking to the reference kernels (§5.1); the
-   link only produces the *track kernels*;
+1. every reference frame runs the full image model (RPN + S stages, losses suffixed
+   ``_ref_rpn`` / ``_ref`` for the first reference, ``_ref{r}_rpn`` / ``_ref{r}`` for reference
+   r >= 2 of the clip); its final-stage kernels are kept (not detached);
+2. the key frame runs the same (unsuffixed losses), once; for every reference, the last stage's
+   link (cross-attention to that reference's kernels + FFN) turns the key's final kernels into
+   *track kernels*, exactly what the last stage computes when it receives the reference kernels
+   as previous kernels; the link changes neither classes nor masks;
 3. a separate Hungarian assignment of the final-stage thing masks gives the positives of each
-   frame; key embeddings come from the linked track kernels, reference embeddings from the
-   un-linked reference kernels: kernel -> ``embed_fcs`` -> ``fc_embed`` -> ``track_head``;
-4. ``loss_track`` and ``loss_track_aux`` (§5.3) are added to the 2 x (4 RPN + 3 S) losses.
+   frame; key embeddings come from the track kernels linked to the reference, reference
+   embeddings from the un-linked reference kernels: kernel -> ``embed_fcs`` -> ``fc_embed`` ->
+   ``track_head``;
+4. ``loss_track`` and ``loss_track_aux`` compare the key with the first reference,
+   ``loss_track_ref{r}`` and ``loss_track_aux_ref{r}`` with reference r >= 2. Every reference
+   adds the losses a 2-frame clip of the key and that reference would add; the key-frame losses
+   are counted once.
 
-Inference (§1b, §5.5, §5.6), frame by frame in sequence order: the kernel memory and the tracker
-are reset when a new sequence starts (another ``seq_id``, ``frame_id == 0`` or a frame id that
-does not increase); the last stage links to the previous frame's final-stage *un-linked* kernels
-(only the last frame is kept, so memory does not grow); the panoptic merge gives the thing
-segments, whose track kernels (plain kernels on a sequence's first frame) give the embeddings and
-whose masks, AND-ed with the "semantic thing" map of the RPN semantic logits, give the boxes.
-Output ids are tracker id + 1 (0 = none).
+Inference, frame by frame in sequence order: the kernel memory and the tracker are reset when a
+new sequence starts (another ``seq_id``, ``frame_id == 0`` or a frame id that does not
+increase); the last stage links to the previous frame's final-stage *un-linked* kernels (only
+the last frame is kept, so memory does not grow); the panoptic merge gives the thing segments,
+whose track kernels (plain kernels on a sequence's first frame) give the embeddings and whose
+masks, AND-ed with the "semantic thing" map of the RPN semantic logits, give the boxes. Output
+ids are tracker id + 1 (0 = none).
 
-Fixes of the original's tracking inputs, both reverted by ``test_cfg['legacy_tracking'] = True``
-(independent of :class:`KNet`'s ``test_cfg['legacy']``, which fills unassigned pixels with 0):
+Fixes of the original's tracking inputs, each reverted by its compatibility switch of
+``test_cfg['compat']`` (:mod:`knet.compat`, docs/compatibility.md):
 
-* §12 item 15: the semantic logits are upsampled to the padded input size, cropped to
-  ``img_shape`` and resized to ``ori_shape`` (legacy: resized from the padded map directly);
-* §12 item 13: the tracker returns ids in the segments' order (legacy: the ids of the
-  non-duplicate detections are handed to the first segments, shifting ids after a duplicate).
+* the semantic logits are upsampled to the padded input size, cropped to ``img_shape`` and
+  resized to ``ori_shape`` like the masks (``padded_semantic_filter``: resized from the padded
+  map directly, as the original);
+* the tracker returns ids in the segments' order (``shifted_track_ids``: the ids of the
+  non-duplicate detections are handed to the first segments, shifting ids after a duplicate,
+  as the original).
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -39,9 +48,12 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
+from knet.compat import compat_enabled
 from knet.models.detectors import KNet
-from knet.models.postprocess import UpsampledMasks
+from knet.models.heads import FrameOutput, MaskTargets
 from knet.models.heads.utils import ConfigType, OptConfigType
+from knet.models.postprocess import UpsampledMasks
+from knet.models.task_modules import MaskSamplingResult
 from knet.registry import MODELS, TASK_UTILS
 from knet.structures import ClipDataSample, PanopticDataSample
 from video_knet.models.trackers import bbox_overlaps, masks_to_boxes
@@ -74,8 +86,8 @@ class VideoKNet(KNet):
     """Video K-Net for video panoptic segmentation (joint key/reference training).
 
     Args: see :class:`KNet` (``roi_head`` is a :class:`VideoKernelIterHead` config whose last
-    stage links kernels; ``test_cfg`` also takes ``legacy_tracking``, default False: keep the
-    fixes listed in the module docstring), plus:
+    stage links kernels; the ``test_cfg['compat']`` switches ``padded_semantic_filter`` and
+    ``shifted_track_ids`` revert the fixes listed in the module docstring), plus:
 
         track_head: :class:`QuasiDenseEmbedHead` config (embedding MLP + tracking losses).
         tracker: tracker config (``QuasiDenseTracker``), built in ``TASK_UTILS``.
@@ -102,88 +114,141 @@ class VideoKNet(KNet):
         if train_cfg is not None:
             if 'track' not in train_cfg:
                 raise KeyError('VideoKNet train_cfg needs a "track" entry: dict(assigner=..., '
-                               'sampler=...) for the tracking targets (DESIGN.md §5.2)')
+                               'sampler=...) for the tracking targets')
             self.track_assigner = TASK_UTILS.build(train_cfg['track']['assigner'])
             self.track_sampler = TASK_UTILS.build(train_cfg['track']['sampler'])
-        self.test_cfg.setdefault('legacy_tracking', False)
         self.memory = SequenceMemory()
 
     # ----------------------------------------------------------------------------- training
     def loss(self, inputs: Tensor, data_samples: List[ClipDataSample]) -> Dict[str, Tensor]:
-        """Joint losses of key and reference frames plus the tracking losses (§6.4).
+        """Joint losses of a key frame, its T - 1 reference frames and their tracking.
+
+        See the module docstring: every reference r = 1..T-1 adds its image losses and the
+        tracking losses against the key frame, whose own losses are counted once. For T == 2
+        this is the original joint training, key for key.
 
         Args:
-            inputs: (B, 2, 3, H, W) normalized, padded clips: key frame first, then reference.
-            data_samples: B :class:`ClipDataSample` (key sample first) with ground truth,
-                including ``gt_instances.instance_ids``.
+            inputs: (B, T, 3, H, W) normalized, padded clips, T >= 2: key frame first, then
+                the references.
+            data_samples: B :class:`ClipDataSample` of T frames (key sample first) with ground
+                truth, including ``gt_instances.instance_ids``.
 
         Returns:
-            ``loss_rpn_*`` and ``s{i}_*`` (key), ``*_ref_rpn`` and ``*_ref`` (reference),
-            ``loss_track`` and ``loss_track_aux``.
+            key frame: ``loss_rpn_*`` and ``s{i}_*``; reference r: the same keys suffixed
+            ``_ref_rpn`` / ``_ref`` (r = 1) or ``_ref{r}_rpn`` / ``_ref{r}`` (r >= 2);
+            tracking: ``loss_track`` and ``loss_track_aux`` (r = 1), ``loss_track_ref{r}`` and
+            ``loss_track_aux_ref{r}`` (r >= 2).
         """
-        if inputs.dim() != 5 or inputs.shape[1] != 2:
-            raise ValueError(f'VideoKNet.loss expects clips (B, 2, 3, H, W) of a key and one '
-                             f'reference frame, got {tuple(inputs.shape)}')
-        if any(not isinstance(s, ClipDataSample) or len(s) != 2 for s in data_samples):
-            raise ValueError('VideoKNet.loss expects one ClipDataSample of 2 frames per clip')
+        num_frames = self._check_clips(inputs, data_samples)
         key_samples = [clip[0] for clip in data_samples]
-        ref_samples = [clip[1] for clip in data_samples]
-        ref_losses, ref_out = self.loss_frame(inputs[:, 1], ref_samples, rpn_suffix='_ref_rpn',
-                                              stage_suffix='_ref')
-        key_losses, key_out = self.loss_frame(
-            inputs[:, 0], key_samples,
-            last_stage_kwargs=dict(previous_obj_feats=ref_out['obj_feat']))
-        losses = dict(key_losses)
+        ref_losses: Dict[str, Tensor] = {}
+        refs = []
+        for r in range(1, num_frames):
+            suffix = self.reference_suffix(r)
+            samples = [clip[r] for clip in data_samples]
+            frame_losses, out, targets = self.loss_frame(inputs[:, r], samples,
+                                                         rpn_suffix=suffix + '_rpn',
+                                                         stage_suffix=suffix)
+            ref_losses.update(frame_losses)
+            refs.append((r, samples, out, targets))
+        losses, key_out, key_targets = self.loss_frame(inputs[:, 0], key_samples)
         losses.update(ref_losses)
-        losses.update(self.loss_track(key_out, ref_out, key_samples, ref_samples))
+        key_sampling = self.assign_tracking(key_out, key_targets)
+        for r, samples, out, targets in refs:
+            track_losses = self.loss_track(
+                self.link_to_reference(key_out, out), key_sampling, out.obj_feat,
+                self.assign_tracking(out, targets), key_samples, samples)
+            track_suffix = '' if r == 1 else self.reference_suffix(r)
+            losses.update({key + track_suffix: value for key, value in track_losses.items()})
         return losses
 
-    def embed(self, kernels: Tensor) -> Tensor:
-        """Tracking embeddings: (B, n, C, K, K) kernels -> (B, n, E) (§5.2)."""
-        return self.track_head(self.fc_embed(self.embed_fcs(kernels.flatten(2))))
+    @staticmethod
+    def _check_clips(inputs: Tensor, data_samples: Sequence[ClipDataSample]) -> int:
+        """The clip length T of (B, T, 3, H, W) inputs and B clips of T frames (T >= 2)."""
+        if inputs.dim() != 5 or inputs.shape[1] < 2:
+            raise ValueError(f'VideoKNet.loss expects clips (B, T, 3, H, W) of a key frame and '
+                             f'T - 1 >= 1 reference frames, got {tuple(inputs.shape)}')
+        num_frames = inputs.shape[1]
+        if len(data_samples) != inputs.shape[0] or any(
+                not isinstance(s, ClipDataSample) or len(s) != num_frames for s in data_samples):
+            raise ValueError(f'VideoKNet.loss expects {inputs.shape[0]} ClipDataSample of '
+                             f'{num_frames} frames, one per clip of the inputs')
+        return num_frames
 
-    def assign_tracking(self, out: Dict[str, Any]) -> List[Any]:
-        """Hungarian-match the final-stage thing kernels of a batch to the thing GT (§5.2).
+    @staticmethod
+    def reference_suffix(index: int) -> str:
+        """Loss-key suffix of the clip's frame ``index`` >= 1: '_ref' (1), else '_ref{index}'."""
+        return '_ref' if index == 1 else f'_ref{index}'
+
+    def link_to_reference(self, key_out: FrameOutput, ref_out: FrameOutput) -> Tensor:
+        """Track kernels of the key frame linked to one reference frame.
+
+        The last stage's link (``VideoKernelUpdateHead.link_kernels``) applied to the key's
+        final kernels with the reference's final kernels as previous kernels: what that stage
+        returns as ``obj_feat_track`` when it is given them.
 
         Args:
-            out: ``final`` dict of :meth:`KNet.loss_frame` (``scaled_mask_preds`` (B, N, h, w),
-                ``cls_score`` (B, N, num_classes), ``targets``).
+            key_out: key-frame outputs of :meth:`loss_frame` (``obj_feat`` (B, N, C, K, K)).
+            ref_out: reference-frame outputs (``obj_feat`` (B, N, C, K, K), not detached).
+
+        Returns:
+            (B, N, C, K, K) track kernels.
+        """
+        last_stage = self.roi_head.mask_head[-1]
+        if not getattr(last_stage, 'with_link', False):
+            raise RuntimeError('the key frame cannot be linked: roi_head must be a '
+                               'VideoKernelIterHead whose last stage links kernels')
+        return last_stage.link_kernels(key_out.obj_feat, ref_out.obj_feat)
+
+    def embed(self, kernels: Tensor) -> Tensor:
+        """Tracking embeddings: (B, n, C, K, K) kernels -> (B, n, E)."""
+        return self.track_head(self.fc_embed(self.embed_fcs(kernels.flatten(2))))
+
+    def assign_tracking(self, out: FrameOutput,
+                        targets: Sequence[MaskTargets]) -> List[MaskSamplingResult]:
+        """Hungarian-match the final-stage thing kernels of a batch to the thing GT.
+
+        Args:
+            out: outputs of :meth:`KNet.loss_frame` (``scaled_mask_preds`` (B, N, h, w),
+                ``cls_score`` (B, N, num_classes)).
+            targets: the B targets of :meth:`KNet.loss_frame`, at (h, w).
 
         Returns:
             B sampling results; ``pos_inds`` ascending, ``pos_assigned_gt_inds`` aligned.
         """
         num_things = self.rpn_head.num_proposals
         results = []
-        for i, target in enumerate(out['targets']):
-            masks = out['scaled_mask_preds'][i, :num_things]
-            cls = out['cls_score'][i, :num_things, :self.num_thing_classes]
+        for i, target in enumerate(targets):
+            masks = out.scaled_mask_preds[i, :num_things]
+            cls = out.cls_score[i, :num_things, :self.num_thing_classes]
             assign = self.track_assigner.assign(masks.detach(), cls.detach(),
                                                 target.thing_masks, target.thing_labels)
             results.append(self.track_sampler.sample(assign, masks, target.thing_masks))
         return results
 
-    def loss_track(self, key_out: Dict[str, Any], ref_out: Dict[str, Any],
+    def loss_track(self, key_track: Tensor, key_sampling: Sequence[MaskSamplingResult],
+                   ref_kernels: Tensor, ref_sampling: Sequence[MaskSamplingResult],
                    key_samples: Sequence[PanopticDataSample],
                    ref_samples: Sequence[PanopticDataSample]) -> Dict[str, Tensor]:
-        """Tracking losses of a batch (§5.3); image i uses only its own positives (§12.14).
+        """Tracking losses between the key frame and one reference frame of a batch.
+
+        Image i uses only its own positives (the original indexed the batch's concatenated
+        kernels with every image's indices, wrong for batch > 1).
 
         Args:
-            key_out: key-frame ``final`` dict (with ``obj_feat_track`` (B, N, C, K, K)).
-            ref_out: reference-frame ``final`` dict (``obj_feat`` (B, N, C, K, K)).
+            key_track: (B, N, C, K, K) key track kernels linked to this reference.
+            key_sampling: B tracking assignments of the key frame.
+            ref_kernels: (B, N, C, K, K) un-linked final kernels of the reference frame.
+            ref_sampling: B tracking assignments of the reference frame.
             key_samples: B key-frame samples (``gt_instances.instance_ids``).
             ref_samples: B reference-frame samples.
 
         Returns:
             ``loss_track`` and ``loss_track_aux``.
         """
-        if key_out.get('obj_feat_track') is None:
-            raise RuntimeError('the key frame has no obj_feat_track: roi_head must be a '
-                               'VideoKernelIterHead whose last stage links kernels')
         num_things = self.rpn_head.num_proposals
-        key_sampling = self.assign_tracking(key_out)
-        ref_sampling = self.assign_tracking(ref_out)
-        key_embeds = self.embed(key_out['obj_feat_track'][:, :num_things])
-        ref_embeds = self.embed(ref_out['obj_feat'][:, :num_things])
+        key_embeds = self.embed(key_track[:, :num_things])
+        ref_embeds = self.embed(ref_kernels[:, :num_things])
         matches = [self.track_head.match_indices(key.gt_instances.instance_ids,
                                                  ref.gt_instances.instance_ids)
                    for key, ref in zip(key_samples, ref_samples)]
@@ -229,8 +294,8 @@ class VideoKNet(KNet):
         previous = self.memory.kernels
         out = self.predict_frame(
             inputs, None if previous is None else dict(previous_obj_feats=previous))
-        self.memory.update(seq_id, frame_id, out['obj_feat'])
-        result = self.merge_frame(out['cls_score'][0], out['scaled_mask_preds'][0], meta)
+        self.memory.update(seq_id, frame_id, out.obj_feat)
+        result = self.merge_frame(out.cls_score[0], out.scaled_mask_preds[0], meta)
         self.add_pred_to_sample(result, data_sample)
         track_ids = self.track_segments(out, result, meta, frame_id)
         lut = torch.cat([track_ids.new_zeros(1), (track_ids + 1).clamp(min=0)])
@@ -239,9 +304,9 @@ class VideoKNet(KNet):
         data_sample.pred_instances.instance_ids = lut[1:]
         return data_sample
 
-    def track_segments(self, out: Dict[str, Any], result: Any, meta: Dict[str, Any],
+    def track_segments(self, out: FrameOutput, result: Any, meta: Dict[str, Any],
                        frame_id: int) -> Tensor:
-        """Tracker ids of the thing segments of one frame (§1b step 9, §5.6).
+        """Tracker ids of the thing segments of one frame.
 
         Args:
             out: :meth:`predict_frame` outputs of the frame (batch 1).
@@ -252,8 +317,7 @@ class VideoKNet(KNet):
         Returns:
             (n,) long tracker ids in segment order (-1 = no id).
         """
-        kernels = out.get('obj_feat_track')
-        kernels = out['obj_feat'] if kernels is None else kernels
+        kernels = out.obj_feat if out.obj_feat_track is None else out.obj_feat_track
         kernel_inds = torch.as_tensor(result.thing_kernel_inds, device=kernels.device).long()
         embeds = self.embed(kernels[:, kernel_inds])[0]
         masks = torch.as_tensor(result.thing_masks).bool()
@@ -261,14 +325,14 @@ class VideoKNet(KNet):
         if union.any():  # the semantic map only filters the thing masks, in their box
             x1, y1, x2, y2 = masks_to_boxes(union)[0].long().tolist()
             window = (y1, y2 + 1, x1, x2 + 1)
-            thing_map = self.semantic_thing_map(out['seg_preds'][0], meta, window)
+            thing_map = self.semantic_thing_map(out.seg_preds[0], meta, window)
             masks = masks.to(thing_map.device, copy=True)  # the result's masks stay as merged
             masks[:, y1:y2 + 1, x1:x2 + 1] &= thing_map
         boxes = masks_to_boxes(masks).to(embeds.device)
         scores = torch.as_tensor(result.thing_scores, device=embeds.device).float()
         labels = torch.as_tensor(result.thing_labels, device=embeds.device).long()
         ids = self.tracker.update(frame_id, boxes, scores, labels, embeds)
-        if self.test_cfg['legacy_tracking']:
+        if compat_enabled(self.test_cfg, 'shifted_track_ids'):
             ids = self.legacy_track_ids(ids, boxes, scores)
         return ids
 
@@ -284,15 +348,16 @@ class VideoKNet(KNet):
 
         Returns:
             (H_ori, W_ori) bool, or the window's (bottom - top, right - left). Upsampled to the
-            padded size, cropped to ``img_shape`` and resized (§12 item 15) as the masks are
-            (:class:`UpsampledMasks`: only the window is computed); ``legacy_tracking``: resized
-            from the padded map directly. The argmax is a thing class iff the best thing logit
-            is >= the best stuff logit (the first maximum wins a tie).
+            padded size, cropped to ``img_shape`` and resized as the masks are
+            (:class:`UpsampledMasks`: only the window is computed); with the compatibility
+            switch ``padded_semantic_filter``: resized from the padded map directly. The argmax
+            is a thing class iff the best thing logit is >= the best stuff logit (the first
+            maximum wins a tie).
         """
         ori_hw = tuple(meta['ori_shape'][:2])
         top, bottom, left, right = (0, ori_hw[0], 0, ori_hw[1]) if window is None else window
         things = self.num_thing_classes
-        if self.test_cfg['legacy_tracking']:
+        if compat_enabled(self.test_cfg, 'padded_semantic_filter'):
             logits = F.interpolate(seg_logits[None], size=ori_hw, mode='bilinear',
                                    align_corners=False)[0, :, top:bottom, left:right]
             return logits[:things].amax(0) >= logits[things:].amax(0)
@@ -306,7 +371,7 @@ class VideoKNet(KNet):
         return thing_map
 
     def legacy_track_ids(self, ids: Tensor, boxes: Tensor, scores: Tensor) -> Tensor:
-        """Reproduce the original's id misalignment (§12 item 13) from caller-order ids.
+        """The original's id misalignment (switch ``shifted_track_ids``) from caller-order ids.
 
         The original tracker drops duplicate detections (score-sorted; IoU above the class or
         backdrop threshold with a higher-scored one) and its ids are zipped with the unfiltered

@@ -1,4 +1,4 @@
-"""Video K-Net heads (DESIGN.md §5.1, §5.2): kernel linking stages and the tracking embedding."""
+"""Video K-Net heads: kernel linking stages and the tracking embedding."""
 from .kernel_link_head import VideoKernelIterHead, VideoKernelUpdateHead
 from .track_embed_head import QuasiDenseEmbedHead
 

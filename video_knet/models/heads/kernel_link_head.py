@@ -1,9 +1,9 @@
-"""Temporal kernel linking of Video K-Net (DESIGN.md §3, §5.1, §10.3, §12 items 10 and 23).
+"""Temporal kernel linking of Video K-Net (docs/model.md).
 
 Follows ``VideoKernelUpdateHead`` (``previous_type='ffn'``) and ``VideoKernelIterHead`` of the
-original ``knet/video/kernel_update_head.py`` / ``kernel_iter_head.py``, as a subclass of the image
-heads (STYLE.md §2.2): the update stage runs :meth:`KernelUpdateHead.forward` unchanged and then,
-when it receives the previous frame's kernels, computes *track kernels*
+original Video K-Net's ``knet/video/kernel_update_head.py`` / ``kernel_iter_head.py``, as a
+subclass of the image heads: the update stage runs :meth:`KernelUpdateHead.forward` unchanged
+and then, when it receives the previous frame's kernels, computes *track kernels*
 
     t = attention_previous_norm(q + MHA(q, kv, kv)),  obj_feat_track = link_ffn_norm(t + FFN(t))
 
@@ -15,12 +15,12 @@ gradient (no ``find_unused_parameters`` under DDP) and a K-Net image checkpoint 
 the link modules of that stage as missing.
 """
 import copy
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
 
-from knet.models.heads import KernelIterHead, KernelUpdateHead
+from knet.models.heads import KernelIterHead, KernelUpdateHead, StageOutput
 from knet.models.heads.kernel_iter_head import per_stage_configs
 from knet.models.heads.utils import ConfigType
 from knet.models.layers import FFN, MultiheadAttention
@@ -64,7 +64,7 @@ class VideoKernelUpdateHead(KernelUpdateHead):
             self.link_ffn_norm = build_norm_layer(dict(type='LN'), self.in_channels)[1]
 
     def link_kernels(self, obj_feat: Tensor, previous_obj_feats: Tensor) -> Tensor:
-        """Cross-attend the current kernels to the previous ones, then FFN (§5.1).
+        """Cross-attend the current kernels to the previous ones, then FFN.
 
         Args:
             obj_feat: (B, N, C, K, K) refined kernels of this stage (queries).
@@ -93,7 +93,7 @@ class VideoKernelUpdateHead(KernelUpdateHead):
         return linked.permute(0, 1, 3, 2).reshape(batch, num_kernels, channels, k, k)
 
     def forward(self, x: Tensor, kernels: Tensor, mask_preds: Tensor,
-                previous_obj_feats: Optional[Tensor] = None) -> Dict[str, Optional[Tensor]]:
+                previous_obj_feats: Optional[Tensor] = None) -> StageOutput:
         """One update stage, optionally linked to the previous frame.
 
         Args:
@@ -104,17 +104,16 @@ class VideoKernelUpdateHead(KernelUpdateHead):
                 or None (first frame of a sequence, reference-frame pass, earlier stages).
 
         Returns:
-            the dict of :meth:`KernelUpdateHead.forward` plus ``obj_feat_track``
+            the outputs of :meth:`KernelUpdateHead.forward` with ``obj_feat_track``
             (B, N, C, K, K), or None when no previous kernels were given.
         """
-        out: Dict[str, Optional[Tensor]] = dict(super().forward(x, kernels, mask_preds))
-        out['obj_feat_track'] = None
-        if previous_obj_feats is not None:
-            if not self.with_link:
-                raise RuntimeError('previous_obj_feats given to an update stage built with '
-                                   'with_link=False (only the last stage links kernels)')
-            out['obj_feat_track'] = self.link_kernels(out['obj_feat'], previous_obj_feats)
-        return out
+        out = super().forward(x, kernels, mask_preds)
+        if previous_obj_feats is None:
+            return out
+        if not self.with_link:
+            raise RuntimeError('previous_obj_feats given to an update stage built with '
+                               'with_link=False (only the last stage links kernels)')
+        return out._replace(obj_feat_track=self.link_kernels(out.obj_feat, previous_obj_feats))
 
 
 @MODELS.register_module()

@@ -1,10 +1,11 @@
-"""Quasi-dense tracking embeddings of Video K-Net kernels (DESIGN.md §5.2, §5.3, §12 item 14).
+"""Quasi-dense tracking embeddings of Video K-Net kernels (docs/model.md).
 
-Follows ``QuasiDenseMaskEmbedHeadGTMask`` (``knet/video/qdtrack/...``) with the configuration
-Video K-Net uses (``num_convs=0``, ``num_fcs=2``, ``roi_feat_size=1``, ``softmax_temp=-1``): the
-embedding of a kernel vector is ``fc_embed(ReLU(fcs.1(ReLU(fcs.0(x)))))`` (no RoI pooling, no
-normalisation). The losses compare the key-frame embeddings of the positive (Hungarian-matched)
-thing kernels with those of the reference frame:
+Follows ``QuasiDenseMaskEmbedHeadGTMask`` of the original Video K-Net (``knet/video/qdtrack/``)
+with the configuration Video K-Net uses (``num_convs=0``, ``num_fcs=2``, ``roi_feat_size=1``,
+``softmax_temp=-1``): the embedding of a kernel vector is
+``fc_embed(ReLU(fcs.1(ReLU(fcs.0(x)))))`` (no RoI pooling, no normalisation). The losses compare
+the key-frame embeddings of the positive (Hungarian-matched) thing kernels with those of the
+reference frame:
 
 * target (i, j) = 1 iff key positive i and reference positive j were assigned to ground-truth
   objects with the same instance id; a row with at least one 1 has weight 1, else 0;
@@ -12,9 +13,10 @@ thing kernels with those of the reference frame:
   (``avg_factor`` = the row-weight sum), weight 0.25;
 * ``loss_track_aux``: L2 loss with hard negative mining on the cosine similarities, weight 1;
 * both are averaged over the images of the batch. Every image is indexed on its own
-  (``embeds[i, pos_inds_i]``), which fixes the original's batch > 1 bug (§12 item 14).
+  (``embeds[i, pos_inds_i]``), which fixes the original's batch > 1 bug (it indexed the batch's
+  concatenated kernels with every image's indices).
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple, cast
 
 import torch
 import torch.nn as nn
@@ -38,7 +40,8 @@ class QuasiDenseEmbedHead(BaseModule):
         softmax_temp: temperature dividing the dot products of ``loss_track`` (<= 0: none).
         loss_track: config of the multi-positive cross-entropy on dot products.
         loss_track_aux: config of the auxiliary L2 loss on cosine similarities (None: off).
-        init_cfg: mmengine init config (unused: :meth:`init_weights` implements §5.2).
+        init_cfg: mmengine init config (unused: :meth:`init_weights` implements the original's
+            initialisation).
     """
 
     def __init__(self,
@@ -67,7 +70,7 @@ class QuasiDenseEmbedHead(BaseModule):
     def init_weights(self) -> None:
         """Xavier-uniform ``fcs`` weights, N(0, 0.01) ``fc_embed`` weight, zero biases."""
         super().init_weights()
-        for fc in self.fcs:
+        for fc in cast(Iterable[nn.Linear], self.fcs):
             nn.init.xavier_uniform_(fc.weight)
             nn.init.zeros_(fc.bias)
         nn.init.normal_(self.fc_embed.weight, mean=0., std=0.01)

@@ -1,4 +1,4 @@
-"""Tracking losses of Video K-Net (DESIGN.md §5.3); importing registers them in ``MODELS``."""
+"""Tracking losses of Video K-Net (docs/model.md); importing registers them in ``MODELS``."""
 from .embed_l2_loss import L2Loss
 from .multi_pos_cross_entropy import MultiPosCrossEntropyLoss, multi_pos_cross_entropy
 

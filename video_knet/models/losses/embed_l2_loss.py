@@ -1,8 +1,7 @@
-"""L2 loss on embedding cosine similarities with hard negative mining (DESIGN.md §5.3, §12.17).
+"""L2 loss on embedding cosine similarities with hard negative mining (docs/model.md).
 
-Written from the DESIGN.md description of qdtrack's ``L2Loss`` used by Video K-Net's
-``loss_track_aux`` (weight 1.0, ``neg_pos_ub=3``, ``pos_margin=0``, ``neg_margin=0.1``,
-``hard_mining=True``):
+Follows qdtrack's ``L2Loss`` as used by the original Video K-Net's ``loss_track_aux`` (weight 1.0,
+``neg_pos_ub=3``, ``pos_margin=0``, ``neg_margin=0.1``, ``hard_mining=True``):
 
 1. elements with a weight <= 0 take no part (neither positive nor negative);
 2. predictions of positives (target 1) are shifted by ``-pos_margin``, of negatives (target 0) by
@@ -12,8 +11,8 @@ Written from the DESIGN.md description of qdtrack's ``L2Loss`` used by Video K-N
 4. loss = sum of the weighted squared errors / the number of elements with weight > 0 (unless
    an ``avg_factor`` is given), the denominator clamped to >= 1.
 
-The denominator ``#pos + 1`` of step 3 is the one of DESIGN.md §5.3. Unlike the reference, the
-inputs are never modified in place (§12 item 17).
+The denominator ``#pos + 1`` of step 3 is the reference's. Unlike the reference, the inputs are
+never modified in place.
 """
 from typing import Optional, Tuple, Union
 

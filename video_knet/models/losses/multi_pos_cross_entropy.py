@@ -1,14 +1,14 @@
-"""Multi-positive cross-entropy for quasi-dense tracking embeddings (DESIGN.md §5.3, §12 item 17).
+"""Multi-positive cross-entropy for quasi-dense tracking embeddings (docs/model.md).
 
-Written from the DESIGN.md description of qdtrack's ``MultiPosCrossEntropyLoss`` used by Video
-K-Net's ``loss_track``: for a row ``i`` of similarities ``s`` with positive columns ``P`` and
+Follows qdtrack's ``MultiPosCrossEntropyLoss`` as used by the original Video K-Net's
+``loss_track``: for a row ``i`` of similarities ``s`` with positive columns ``P`` and
 negative columns ``Q`` (targets 1 and 0),
 
     ``loss_i = log(1 + sum_{p in P} sum_{q in Q} exp(s_q - s_p))``,
 
 computed stably as a ``logsumexp`` over every (negative - positive) pair plus a 0 term. A row
 with no positive or no negative gives 0. The reference reduces with
-``avg_factor = row_weights.sum()``; the denominator is clamped to >= 1 (§12 item 17).
+``avg_factor = row_weights.sum()``; the denominator is clamped to >= 1.
 """
 from typing import Optional, Union
 

@@ -1,4 +1,4 @@
-"""Trackers of Video K-Net (DESIGN.md §5.6); importing registers them in ``TASK_UTILS``."""
+"""Trackers of Video K-Net (docs/model.md); importing registers them in ``TASK_UTILS``."""
 from .bbox_utils import EMPTY_MASK_BOX, bbox_overlaps, masks_to_boxes
 from .quasi_dense_tracker import QuasiDenseTracker
 

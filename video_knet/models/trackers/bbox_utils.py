@@ -1,4 +1,4 @@
-"""Box helpers of the quasi-dense tracker (DESIGN.md §5.6, §12 items 13 and 22).
+"""Box helpers of the quasi-dense tracker (docs/model.md, tracker).
 
 ``bbox_overlaps`` is the pure-PyTorch IoU of mmdet's ``bbox_overlaps`` (mode ``'iou'``, no +1
 on widths, union clamped by ``eps``). ``masks_to_boxes`` gives the tight box of each mask, as
@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-#: Box given to an empty mask by the reference (DESIGN.md §5.6); see :func:`masks_to_boxes`.
+#: Box given to an empty mask by the reference; see :func:`masks_to_boxes`.
 EMPTY_MASK_BOX = (-1., -1., 10., 10.)
 
 

@@ -1,7 +1,7 @@
-"""Quasi-dense embedding tracker of Video K-Net (DESIGN.md §5.6, §12 item 13; STYLE.md §2.5).
+"""Quasi-dense embedding tracker of Video K-Net (docs/model.md, tracker).
 
-Written from the DESIGN.md description of ``QuasiDenseEmbedTracker``
-(``knet/tracker/quasi_dense_embed_tracker.py``), itself qdtrack's tracker. Per frame:
+Follows ``QuasiDenseEmbedTracker`` of ``knet/tracker/quasi_dense_embed_tracker.py`` of the original
+Video K-Net, itself qdtrack's tracker. Per frame:
 
 1. detections are sorted by score (descending; stable);
 2. duplicates are removed: a detection is dropped if its IoU with any higher-scored detection
@@ -22,7 +22,7 @@ Written from the DESIGN.md description of ``QuasiDenseEmbedTracker``
    frames and backdrop frames beyond ``memo_backdrop_frames`` are dropped, so the memory stays
    bounded.
 
-Unlike the reference (DESIGN.md §12 item 13), :meth:`QuasiDenseTracker.update` returns the ids in
+Unlike the reference (docs/differences.md), :meth:`QuasiDenseTracker.update` returns the ids in
 the **caller's order**, with -1 for every detection without an id (removed duplicate, suppressed
 duplicate, unmatched low-score detection). The reference's velocity running mean is not kept: it
 never influences matching.

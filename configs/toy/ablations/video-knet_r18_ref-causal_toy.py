@@ -1,0 +1,4 @@
+# Toy ablation (`tools/ablate.py --toy`): reference offsets [-2, -1] (causal; the base uses
+# [-2, -1, 1, 2]), as the KITTI-STEP `video-knet_r50_ref-causal_kitti-step.py` on the toy data.
+_base_ = '../video-knet_r18_toy.py'
+train_dataloader = dict(dataset=dict(dataset=dict(ref_seq_index=[-2, -1])))

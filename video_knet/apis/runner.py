@@ -1,0 +1,115 @@
+"""Building the mmengine Runner of ``tools/train.py`` and ``tools/test.py``.
+
+:func:`add_common_args` adds the options both tools share, :func:`load_runner_config` turns them
+into a config, :func:`apply_resume` translates ``--resume`` / ``--load-from`` and
+:func:`build_runner` builds the Runner (CPU-only ``--launcher pytorch`` included). Loading our
+own checkpoints on torch >= 2.6 needs :func:`knet.engine.enable_full_checkpoint_loading`, which
+the tools call first.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner, find_latest_checkpoint
+
+import video_knet  # noqa: F401  (registers the image and video modules)
+
+#: Registry scope of the configs.
+DEFAULT_SCOPE = 'knet'
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by ``train.py`` and ``test.py`` to ``parser``."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. train_dataloader.batch_size=2 '
+                        'custom_hooks.0.enabled=False')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank / --local_rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+
+
+def load_runner_config(args: argparse.Namespace) -> Config:
+    """Load ``args.config`` and apply the options shared by the train and test tools.
+
+    Sets ``LOCAL_RANK`` (for ``torch.distributed.launch``), merges ``--cfg-options``, fills
+    ``default_scope='knet'``, the launcher, the work dir (``--work-dir`` > config >
+    ``work_dirs/<config name>``) and switches distributed training to gloo without CUDA.
+    """
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config} does not exist')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if cfg.get('default_scope') is None:
+        cfg.default_scope = DEFAULT_SCOPE
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not torch.cuda.is_available():
+        env_cfg = cfg.setdefault('env_cfg', {})
+        env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    return cfg
+
+
+def apply_resume(cfg: Config, resume: Optional[str], load_from: Optional[str]) -> None:
+    """Translate ``--resume [CKPT]`` / ``--load-from CKPT`` into ``cfg.resume`` / ``cfg.load_from``.
+
+    Auto-resume (``resume='auto'``) picks the latest checkpoint of ``cfg.work_dir``; without one
+    it falls back to plain weight loading from ``load_from`` (or the config's ``load_from``) so
+    a pretrained ``load_from`` is never mistaken for a training state.
+    """
+    if load_from is not None:
+        cfg.load_from = load_from
+    if resume is None:
+        cfg.resume = False
+        return
+    if resume != 'auto':
+        if load_from is not None:
+            raise ValueError('give either --resume CKPT or --load-from CKPT, not both')
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume: checkpoint {resume} does not exist')
+        cfg.resume, cfg.load_from = True, resume
+        return
+    latest = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    if latest is not None:
+        cfg.resume, cfg.load_from = True, latest
+    else:
+        cfg.resume = False
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Make ``--launcher pytorch`` work without CUDA (gloo, CPU DDP).
+
+    mmengine 0.10's ``init_dist('pytorch')`` always calls ``torch.cuda.set_device`` and its DDP
+    wrapper passes ``device_ids=[LOCAL_RANK]``, both of which fail on CPU. Without CUDA the
+    process group is therefore initialised here from torchrun's environment (the Runner then
+    skips its own ``init_dist``) and DDP gets ``device_ids=None``.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False), device_ids=None)
+    else:
+        wrapper['device_ids'] = None
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner (or the config's ``runner_type``) from ``cfg``."""
+    prepare_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
