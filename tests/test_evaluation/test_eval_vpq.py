@@ -1,5 +1,5 @@
-"""VPQ over k-frame windows (docs/metrics.md, "VPQ"): hand-computed windows, void rules, edge cases and a
-pixel reference that concatenates the window's frames like the original tool.
+"""VPQ over k-frame windows (docs/metrics.md, "VPQ"): hand-computed windows, void rules, edge cases
+and a pixel reference that concatenates the window's frames like the original tool.
 
 Toy label space: C = 3, 0 road and 1 sky (stuff), 2 car (thing), void 255.
 """

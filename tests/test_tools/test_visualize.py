@@ -1,4 +1,5 @@
-"""Tests of knet.visualization and tools/visualize.py (with the fixes of the original colorize_img.py)."""
+"""Tests of knet.visualization and tools/visualize.py (with the fixes of the original
+colorize_img.py)."""
 import os
 import os.path as osp
 import subprocess

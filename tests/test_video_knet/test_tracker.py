@@ -3,8 +3,12 @@ import pytest
 import torch
 
 from knet.registry import TASK_UTILS
-from video_knet.models.trackers import (EMPTY_MASK_BOX, QuasiDenseTracker, bbox_overlaps,
-                                        masks_to_boxes)
+from video_knet.models.trackers import (
+    EMPTY_MASK_BOX,
+    QuasiDenseTracker,
+    bbox_overlaps,
+    masks_to_boxes,
+)
 
 DIM = 4
 

@@ -1,4 +1,5 @@
-# KITTI-STEP video panoptic data (docs/data_formats.md "KITTI-STEP", docs/model.md "Training clips").
+# KITTI-STEP video panoptic data (docs/data_formats.md, "KITTI-STEP"; docs/model.md, "Training
+# clips and the video loss").
 # Training: clips of a key frame + ONE reference frame (offset drawn once per key from
 # `ref_seq_index` with seed 0; keys whose reference leaves the sequence are dropped), the same
 # rescale/flip/crop for both frames, samples without a shared key/ref instance are re-drawn.

@@ -1,4 +1,5 @@
-# Cityscapes-STEP K-Net pretraining: as adamw_12e but 8 epochs with the step at epoch 7 (docs/model.md, "Parameters, checkpoints and schedules").
+# Cityscapes-STEP K-Net pretraining: as adamw_12e but 8 epochs with the step at epoch 7
+# (docs/model.md, "Parameters, checkpoints and schedules").
 _base_ = './adamw_12e.py'
 max_epochs = 8
 param_scheduler = [
