@@ -257,3 +257,19 @@ def test_config_errors() -> None:
     model = _tiny()
     with pytest.raises(RuntimeError, match='Invalid mode'):
         model(torch.zeros(1, 3, 32, 32), mode='bad')
+
+
+def test_dataset_ids_for_more_than_256_classes():
+    """Model labels of a 300-class model map back to dataset ids; C = 300 marks unassigned."""
+    from types import SimpleNamespace
+
+    from knet.models.detectors.knet import KNet
+    from vseg.panoptic import model_label_order
+    order = model_label_order(300, [7, 299])
+    fake = SimpleNamespace(num_classes=300, class_ids=list(order), ignore_label=1000, test_cfg={})
+    labels = torch.tensor([[0, 1, 2, 255], [256, 299, 300, 300]])
+    ids = KNet.to_dataset_ids(fake, labels)
+    # stuff model label 2 + i is the i-th class id other than 7 and 299
+    assert ids.tolist() == [[7, 299, 0, 254], [255, 298, 1000, 1000]]
+    fake.test_cfg = dict(compat=dict(unassigned_class_zero=True))
+    assert KNet.to_dataset_ids(fake, labels)[1].tolist() == [255, 298, 0, 0]

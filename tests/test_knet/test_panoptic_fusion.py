@@ -16,7 +16,7 @@ from knet.models.postprocess import (
     rescale_masks,
 )
 
-X = 255  # unassigned
+X = 4  # unassigned: the merge labels it C, the number of classes (4 in these examples)
 MERGES = {'dense': merge_things_stuff, 'blocked': blocked_merge_things_stuff}
 
 

@@ -324,7 +324,8 @@ class KNet(BaseModel):
                                         self.num_thing_classes, settings)
 
     def to_dataset_ids(self, labels: Tensor) -> Tensor:
-        """Map model labels (``ignore_label`` = unassigned) to dataset class ids.
+        """Map model labels (``num_classes`` = unassigned, as the merge marks them) to dataset
+        class ids.
 
         Unassigned pixels become ``ignore_label``, or 0 with the compatibility switch
         ``test_cfg['compat']['unassigned_class_zero']`` (as the original, which initialises its
@@ -332,7 +333,7 @@ class KNet(BaseModel):
         """
         zero = compat_enabled(self.test_cfg, 'unassigned_class_zero')
         unassigned = 0 if zero else self.ignore_label
-        lut = labels.new_full((max(256, self.ignore_label + 1), ), unassigned)
+        lut = labels.new_full((self.num_classes + 1, ), unassigned)
         lut[:self.num_classes] = torch.as_tensor(self.class_ids, device=labels.device)
         return lut[labels.long()]
 

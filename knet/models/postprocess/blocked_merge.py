@@ -128,7 +128,7 @@ def blocked_merge_things_stuff(cls_scores: Tensor, masks: Union[Tensor, Upsample
         return merge_things_stuff(cls_scores, masks.dense(), num_thing_kernels,
                                   num_thing_classes, settings)
     winner, keep = _joint_winners(cand, masks, settings)
-    return build_result(cand, winner, keep)
+    return build_result(cand, winner, keep, cls_scores.size(1))
 
 
 class BlockedMerge:

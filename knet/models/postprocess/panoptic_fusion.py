@@ -20,9 +20,10 @@ The reference visits the candidates in descending score order, but every pixel h
 winner, so the keep decisions are independent of each other; the order only numbers the
 segments (descending score), which we keep.
 
-Unassigned pixels get :data:`IGNORE_LABEL` (255) in the *model-label* semantic map. The original
-writes 0 (the first dataset class, "road" on KITTI-STEP) there; that legacy choice belongs to
-the caller, which maps model labels to dataset ids.
+Unassigned pixels get the label ``C`` (the number of classes, one past the last model label) in
+the *model-label* semantic map, so no class count is excluded. The caller maps model labels to
+dataset ids and ``C`` to its ignore label; the original writes 0 (the first dataset class, "road"
+on KITTI-STEP) there instead, a choice that belongs to the caller too (docs/compatibility.md).
 
 ``merge_order='things_first'`` and ``'stuff_first'`` are simple paste-style alternatives (not
 used by the reference configs): candidates are visited group by group (things, then stuff, or
@@ -39,7 +40,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from knet.structures.panoptic import IGNORE_LABEL
 from .settings import MergeSettings
 
 
@@ -48,7 +48,7 @@ class PanopticFusionResult:
     """Panoptic segmentation of one image (model label space).
 
     Attributes:
-        semantic: (H, W) int64 model labels, 255 = unassigned.
+        semantic: (H, W) int64 model labels, ``C`` (the number of classes) = unassigned.
         instance: (H, W) int64 thing segment index 1..n in descending score order, 0 = none.
         thing_masks: (n, H, W) bool masks of the thing segments (same order).
         thing_labels: (n,) int64 thing model labels.
@@ -173,14 +173,16 @@ def paste_winners(cand: Candidates, mask_probs: Tensor,
     return winner, keep
 
 
-def build_result(cand: Candidates, winner: Tensor, keep: Tensor) -> PanopticFusionResult:
-    """Turn a (H, W) winner map (-1 = none) and (K,) keep flags into the fusion result."""
+def build_result(cand: Candidates, winner: Tensor, keep: Tensor,
+                 num_classes: int) -> PanopticFusionResult:
+    """Turn a (H, W) winner map (-1 = none) and (K,) keep flags into the fusion result
+    (``num_classes`` C labels the unassigned pixels)."""
     num_cand = keep.numel()
     # Index K is a sentinel "no segment" entry so that -1 winners and K = 0 need no branch.
     keep_ext = torch.cat([keep, keep.new_zeros(1)])
     segment = torch.where(winner >= 0, winner, torch.full_like(winner, num_cand))
     segment = torch.where(keep_ext[segment], segment, torch.full_like(segment, num_cand))
-    labels_ext = torch.cat([cand.labels, cand.labels.new_full((1,), IGNORE_LABEL)])
+    labels_ext = torch.cat([cand.labels, cand.labels.new_full((1,), num_classes)])
     thing_keep = keep & cand.is_thing
     thing_rank = torch.cumsum(thing_keep.long(), 0) * thing_keep.long()
     thing_rank_ext = torch.cat([thing_rank, thing_rank.new_zeros(1)])
@@ -229,7 +231,7 @@ def merge_things_stuff(cls_scores: Tensor, mask_probs: Tensor, num_thing_kernels
         winner, keep = joint_winners(cand, mask_probs, settings)
     else:
         winner, keep = paste_winners(cand, mask_probs, settings)
-    return build_result(cand, winner, keep)
+    return build_result(cand, winner, keep, cls_scores.size(1))
 
 
 class DenseMerge:
