@@ -8,6 +8,7 @@ import os.path as osp
 from typing import Any, Dict
 
 import pytest
+from helpers import load_tool
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
@@ -49,16 +50,8 @@ ABLATION_DIFFS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def _flatten(value: Any, prefix: str = '') -> Dict[str, Any]:
-    """Nested dicts -> {'a.b.c': leaf}; tuples become lists (mmengine keeps either)."""
-    if isinstance(value, tuple):
-        value = list(value)
-    if not isinstance(value, dict):
-        return {prefix: value}
-    flat: Dict[str, Any] = {}
-    for key, item in value.items():
-        flat.update(_flatten(item, f'{prefix}.{key}' if prefix else str(key)))
-    return flat
+#: Nested dicts -> {'a.b.c': leaf}: the flattening the ablation tool compares configs with.
+_flatten = load_tool('ablate').flatten
 
 
 def _load(path: str) -> Config:

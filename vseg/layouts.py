@@ -25,6 +25,7 @@ import numpy as np
 
 from .io import write_png_atomic
 from .panoptic import encode_step_png
+from .registry import NamedRegistry
 
 #: (sequence id, frame id) of a frame.
 FrameKey = Tuple[int, int]
@@ -174,27 +175,22 @@ class KNetLayout(ResultsLayout):
         return ids
 
 
-_LAYOUTS: Dict[str, ResultsLayout] = {}
+LAYOUTS: NamedRegistry[ResultsLayout] = NamedRegistry('results layout')
 
 
 def register_layout(layout: ResultsLayout) -> ResultsLayout:
     """Add ``layout`` to the registry under ``layout.name`` (names are unique)."""
-    if not layout.name or layout.name in _LAYOUTS:
-        raise KeyError(f'results layout name {layout.name!r} is empty or already registered')
-    _LAYOUTS[layout.name] = layout
-    return layout
+    return LAYOUTS.register(layout.name, layout)
 
 
 def get_layout(name: str = 'knet') -> ResultsLayout:
     """The registered layout ``name``."""
-    if name not in _LAYOUTS:
-        raise KeyError(f'unknown results layout {name!r}; known: {sorted(_LAYOUTS)}')
-    return _LAYOUTS[name]
+    return LAYOUTS.get(name)
 
 
 def layout_names() -> List[str]:
     """Names of the registered layouts."""
-    return sorted(_LAYOUTS)
+    return LAYOUTS.names()
 
 
 def frames_by_sequence(frames: Iterable[FrameKey]) -> Dict[int, List[int]]:

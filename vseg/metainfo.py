@@ -14,6 +14,7 @@ import copy
 from typing import Any, Dict, List
 
 from .panoptic import IGNORE_LABEL, LABEL_DIVISOR
+from .registry import NamedRegistry
 
 #: Cityscapes trainId class names, index = dataset class id.
 STEP_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
@@ -35,18 +36,16 @@ LABEL_KEYS = ('classes', 'thing_ids', 'palette', 'ignore_label', 'label_divisor'
 _STEP = dict(classes=STEP_CLASSES, thing_ids=STEP_THING_IDS, palette=STEP_PALETTE,
              ignore_label=IGNORE_LABEL, label_divisor=LABEL_DIVISOR)
 
-_DATASETS: Dict[str, Dict[str, Any]] = {
-    'kitti-step': dict(_STEP, format='kitti-step',
-                       gt_dir='kitti-step/video_sequence/val'),
-    'cityscapes-step': dict(_STEP, format='cityscapes', gt_dir='cityscapes/gtFine/val'),
-}
+DATASETS: NamedRegistry[Dict[str, Any]] = NamedRegistry('dataset')
+DATASETS.register('kitti-step', dict(_STEP, format='kitti-step',
+                                     gt_dir='kitti-step/video_sequence/val'))
+DATASETS.register('cityscapes-step', dict(_STEP, format='cityscapes',
+                                          gt_dir='cityscapes/gtFine/val'))
 
 
 def dataset_metainfo(name: str) -> Dict[str, Any]:
     """A fresh copy of the metainfo of dataset ``name`` (see the module docstring)."""
-    if name not in _DATASETS:
-        raise KeyError(f'unknown dataset {name!r}; known: {sorted(_DATASETS)}')
-    return copy.deepcopy(_DATASETS[name])
+    return copy.deepcopy(DATASETS.get(name))
 
 
 def label_metainfo(name: str) -> Dict[str, Any]:
@@ -60,11 +59,11 @@ def register_dataset(name: str, meta: Dict[str, Any]) -> None:
     ``label_divisor`` required; ``palette``, ``format``, ``gt_dir`` optional)."""
     missing = [key for key in ('classes', 'thing_ids', 'ignore_label', 'label_divisor')
                if key not in meta]
-    if name in _DATASETS or missing:
-        raise KeyError(f'dataset {name!r} is already registered or its metainfo lacks {missing}')
-    _DATASETS[name] = copy.deepcopy(dict(meta))
+    if missing:
+        raise KeyError(f'the metainfo of dataset {name!r} lacks {missing}')
+    DATASETS.register(name, copy.deepcopy(dict(meta)))
 
 
 def dataset_names() -> List[str]:
     """Names of the datasets with metainfo."""
-    return sorted(_DATASETS)
+    return DATASETS.names()

@@ -3,6 +3,8 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from ..registry import NamedRegistry
+
 #: (sequence id, frame id) of a frame.
 FrameKey = Tuple[int, int]
 
@@ -85,24 +87,19 @@ def check_semantic(path: str, semantic: np.ndarray, num_classes: int, ignore_lab
                          f'{ignore_label}')
 
 
-_FORMATS: Dict[str, AnnotationFormat] = {}
+FORMATS: NamedRegistry[AnnotationFormat] = NamedRegistry('annotation format')
 
 
 def register_format(fmt: AnnotationFormat) -> AnnotationFormat:
     """Add ``fmt`` to the registry under ``fmt.name`` (names are unique)."""
-    if not fmt.name or fmt.name in _FORMATS:
-        raise KeyError(f'annotation format name {fmt.name!r} is empty or already registered')
-    _FORMATS[fmt.name] = fmt
-    return fmt
+    return FORMATS.register(fmt.name, fmt)
 
 
 def get_format(name: str) -> AnnotationFormat:
     """The registered format ``name``."""
-    if name not in _FORMATS:
-        raise KeyError(f'unknown annotation format {name!r}; known: {sorted(_FORMATS)}')
-    return _FORMATS[name]
+    return FORMATS.get(name)
 
 
 def format_names() -> List[str]:
     """Names of the registered formats."""
-    return sorted(_FORMATS)
+    return FORMATS.names()
