@@ -63,7 +63,8 @@ def _build(config: str) -> torch.nn.Module:
 
 def test_unassigned_pixels_class_zero_only_when_switched() -> None:
     model = _build('tiny/knet_tiny.py')
-    labels = torch.tensor([0, 1, 255])  # model labels; 255 = no segment won the pixel
+    # model labels; C = model.num_classes marks the pixels no kept segment won
+    labels = torch.tensor([0, 1, model.num_classes])
     expected = [model.class_ids[0], model.class_ids[1]]
     assert model.to_dataset_ids(labels).tolist() == expected + [255]
     for compat in (dict(unassigned_class_zero=True), ORIGINAL):

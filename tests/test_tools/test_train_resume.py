@@ -218,6 +218,7 @@ def test_epoch_loop_kill_and_resume(tmp_path: Path):
     assert metrics['toy/mse'] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_iter_loop_kill_and_resume_without_validation(tmp_path: Path):
     # Checkpoints every 4 iterations; killed before iteration 10 -> resumes at 8.
     full, resumed = _kill_and_resume(tmp_path, ITER_LOOP, 'interval=4, by_epoch=False', 10,
