@@ -8,11 +8,11 @@ import os.path as osp
 from typing import Any, Dict
 
 import pytest
-from helpers import load_tool
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 import video_knet  # noqa: F401  (registers the modules)
+from video_knet.apis.ablation import flatten
 
 ROOT = osp.join(osp.dirname(__file__), '..')
 KITTI = osp.join(ROOT, 'configs', 'video_knet_kitti_step')
@@ -50,10 +50,6 @@ ABLATION_DIFFS: Dict[str, Dict[str, Any]] = {
 }
 
 
-#: Nested dicts -> {'a.b.c': leaf}: the flattening the ablation tool compares configs with.
-_flatten = load_tool('ablate').flatten
-
-
 def _load(path: str) -> Config:
     return Config.fromfile(path)
 
@@ -75,8 +71,8 @@ def test_video_config_structure(path, built_config) -> None:
 
 @pytest.mark.parametrize('name', sorted(ABLATION_DIFFS))
 def test_ablation_changes_only_its_knob(name) -> None:
-    base = _flatten(_load(BASE).to_dict())
-    cfg = _flatten(_load(osp.join(KITTI, 'ablations', name)).to_dict())
+    base = flatten(_load(BASE).to_dict())
+    cfg = flatten(_load(osp.join(KITTI, 'ablations', name)).to_dict())
     expected = ABLATION_DIFFS[name]
     if 'model.backbone' in expected:  # a replaced sub-dict: compare it whole
         base = {k: v for k, v in base.items() if not k.startswith('model.backbone.')}
@@ -87,7 +83,7 @@ def test_ablation_changes_only_its_knob(name) -> None:
     changed = {k for k in set(base) | set(cfg) if base.get(k, 'absent') != cfg.get(k, 'absent')}
     assert changed == set(expected)
     for key, value in expected.items():
-        assert cfg[key] == (_flatten(value) if isinstance(value, dict) else value), key
+        assert cfg[key] == (flatten(value) if isinstance(value, dict) else value), key
 
 
 def test_kitti_step_settings(built_config) -> None:

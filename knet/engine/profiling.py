@@ -5,7 +5,8 @@
 methods, removable), so the model holds no timing code; :meth:`Probes.observe_method` records
 what a method receives and returns (the benchmark's fp32 comparison). The rest: process
 memory, a matmul FLOP/s reference, percentiles and the comparison of optioned outputs with fp32
-ones. Definitions: docs/PERFORMANCE.md.
+ones. The benchmark's procedure built on them (frames, options, FLOP counting, summaries) is
+:mod:`knet.engine.benchmarking`. Definitions: docs/PERFORMANCE.md.
 """
 import contextlib
 import functools

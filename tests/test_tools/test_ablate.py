@@ -1,4 +1,5 @@
-"""tools/ablate.py: config files as the study's only declaration; tables, skipping, resuming.
+"""tools/ablate.py over video_knet.apis.ablation / ablation_runner: the config files as the
+study's only declaration; tables, skipping, resuming.
 
 Most tests replace the stage commands (train / inference / evaluators) by a fake that writes what
 the real tools write (``last_checkpoint``, ``--json`` figures), so they check the runner's own
@@ -16,6 +17,8 @@ import pytest
 import torch
 from helpers import REPO, load_tool
 from mmengine.config import Config
+
+from video_knet.apis import ablation, ablation_runner
 
 ablate = load_tool('ablate')
 
@@ -69,7 +72,7 @@ class FakeStages:
         self.calls.append((exp_dir.name, stage, list(cmd)))
         if (exp_dir.name, stage) in self.fail_once:
             self.fail_once.discard((exp_dir.name, stage))
-            raise ablate.StageError(f'{stage} crashed')
+            raise ablation.StageError(f'{stage} crashed')
         stq, aq, sq, vpq, vpq1 = self.figures[exp_dir.name]
         if stage == 'train':
             work = exp_dir / 'train'
@@ -89,36 +92,36 @@ class FakeStages:
 
 def test_expand_configs_globs_paths_and_errors(tmp_path: Path):
     paths = write_configs(tmp_path / 'c', base=BASE, skip=SKIP, mlp=MLP)
-    assert ablate.expand_configs([paths['skip'], str(tmp_path / 'c' / '*.py')]) == [
+    assert ablation.expand_configs([paths['skip'], str(tmp_path / 'c' / '*.py')]) == [
         paths['skip'], paths['base'], paths['mlp']]  # glob sorted, duplicate dropped
-    assert ablate.expand_configs(['c/m*.py'], str(tmp_path)) == [paths['mlp']]
+    assert ablation.expand_configs(['c/m*.py'], str(tmp_path)) == [paths['mlp']]
     with pytest.raises(FileNotFoundError, match='no config file matches'):
-        ablate.expand_configs([str(tmp_path / 'c' / 'x*.py')])
+        ablation.expand_configs([str(tmp_path / 'c' / 'x*.py')])
     with pytest.raises(FileNotFoundError, match='does not exist'):
-        ablate.expand_configs([str(tmp_path / 'c' / 'x.py')])
-    assert ablate.experiment_names(['a/x.py', 'b/x.py', 'b/y.py', 'c/x.py']) == [
+        ablation.expand_configs([str(tmp_path / 'c' / 'x.py')])
+    assert ablation.experiment_names(['a/x.py', 'b/x.py', 'b/y.py', 'c/x.py']) == [
         'x', 'x-2', 'y', 'x-3']
 
 
 def test_config_parent_and_diff(tmp_path: Path):
     paths = write_configs(tmp_path, base=BASE, skip=SKIP, causal=CAUSAL, swin=SWIN,
                           other=OTHER, extra='seed = 1\n', skip_load=SKIP_LOAD)
-    assert ablate.config_parent(paths['skip']) == paths['base']
-    assert ablate.config_parent(paths['causal']) == paths['base']  # a one-item list
-    assert ablate.config_parent(paths['other']) is None
-    assert ablate.config_parent(paths['base']) is None
-    assert ablate.config_diff(paths['skip'], paths['base']) == {
+    assert ablation.config_parent(paths['skip']) == paths['base']
+    assert ablation.config_parent(paths['causal']) == paths['base']  # a one-item list
+    assert ablation.config_parent(paths['other']) is None
+    assert ablation.config_parent(paths['base']) is None
+    assert ablation.config_diff(paths['skip'], paths['base']) == {
         'model.roi_head.mask_head.kernel_updator_cfg.update_mode': ('gated', 'skip')}
-    assert ablate.config_diff(paths['causal'], paths['base']) == {
+    assert ablation.config_diff(paths['causal'], paths['base']) == {
         'train_dataloader.dataset.dataset.ref_seq_index': ([-2, -1, 1, 2], [-2, -1])}
     # A replaced sub-config: its `type` stands for depth, norm_cfg.type and arch.
-    assert ablate.config_diff(paths['swin'], paths['base']) == {
+    assert ablation.config_diff(paths['swin'], paths['base']) == {
         'model.backbone.type': ('ResNet', 'TVSwin')}
-    assert ablate.config_diff(paths['skip_load'], paths['skip']) == {
-        'load_from': (ablate.ABSENT, 'k.pth')}
-    assert ablate.short_key('model.roi_head.mask_head.kernel_updator_cfg.update_mode') == \
+    assert ablation.config_diff(paths['skip_load'], paths['skip']) == {
+        'load_from': (ablation.ABSENT, 'k.pth')}
+    assert ablation.short_key('model.roi_head.mask_head.kernel_updator_cfg.update_mode') == \
         'kernel_updator_cfg.update_mode'
-    assert ablate.format_value('a|b') == 'a\\|b' and ablate.format_value([-1, 1]) == '[-1, 1]'
+    assert ablation.format_value('a|b') == 'a\\|b' and ablation.format_value([-1, 1]) == '[-1, 1]'
 
 
 def test_results_table_format():
@@ -126,7 +129,7 @@ def test_results_table_format():
                                            VPQ_k1=0.4), ''),
             ('skip', 'skip', dict(STQ=0.543, AQ=0.4971, SQ=0.594, VPQ=None, VPQ_k1=0.41), ''),
             ('mlp', 'mlp', None, 'failed (train)')]
-    lines = ablate.results_table(rows)
+    lines = ablation.results_table(rows)
     assert lines[0] == '| experiment | value | STQ | AQ | SQ | VPQ | VPQ k=1 |'
     assert lines[1] == '|---|---|---|---|---|---|---|'
     assert lines[2] == '| gated (base) | gated | 53.9 | **50.0** | 58.2 | 38.6 | 40.0 |'
@@ -138,8 +141,8 @@ def test_tables_come_from_the_configs(tmp_path: Path):
     paths = write_configs(tmp_path, base=BASE, skip=SKIP, mlp=MLP, causal=CAUSAL, other=OTHER,
                           extra='seed = 1\n', skip_load=SKIP_LOAD)
     order = ['skip', 'causal', 'mlp', 'other', 'skip_load', 'base']
-    plans = ablate.make_plans([paths[name] for name in order], {}, None, None, 'val')
-    groups = ablate.table_groups(plans)
+    plans = ablation.make_plans([paths[name] for name in order], {}, None, None, 'val')
+    groups = ablation.table_groups(plans)
     mode = ('model.roi_head.mask_head.kernel_updator_cfg.update_mode', )
     ref = ('train_dataloader.dataset.dataset.ref_seq_index', )
     assert list(groups) == [(paths['base'], mode), (paths['base'], ref),
@@ -150,7 +153,7 @@ def test_tables_come_from_the_configs(tmp_path: Path):
     assert cells[(paths['base'], ref)] == [('base', '[-2, -1, 1, 2]'), ('causal', '[-2, -1]')]
     assert cells[(paths['skip'], ('load_from', ))] == [('skip', '-'), ('skip_load', 'k.pth')]
     assert cells[(None, ())] == [('other', '')]
-    text = ablate.results_markdown(plans, {'mlp': dict(figures=dict(STQ=0.5))}, {'skip': 'vpq'},
+    text = ablation.results_markdown(plans, {'mlp': dict(figures=dict(STQ=0.5))}, {'skip': 'vpq'},
                                    'intro')
     assert '## `kernel_updator_cfg.update_mode` (vs `base`)' in text
     assert '## `load_from` (vs `skip`)' in text and '## Other experiments' in text
@@ -168,7 +171,7 @@ def test_run_skip_and_resume(tmp_path: Path, monkeypatch, capsys):
             str(root), '--device', 'cpu', '--cfg-options', 'train_cfg.max_iters=5']
     fake = FakeStages({'base': (0.6, 0.5, 0.72, 0.4, 0.45), 'skip': (0.7, 0.6, 0.8, 0.5, 0.55)},
                       fail_once={('skip', 'inference')})
-    monkeypatch.setattr(ablate, 'run_command', fake)
+    monkeypatch.setattr(ablation_runner, 'run_command', fake)
     with pytest.raises(SystemExit):  # skip failed: exit status 1
         ablate.main(argv)
     assert fake.stages('base') == ['train', 'inference', 'stq', 'vpq']
@@ -221,7 +224,7 @@ def test_resumed_training_uses_latest_checkpoint(tmp_path: Path, monkeypatch, ca
     (work / 'iter_2.pth').write_bytes(b'partial')
     (work / 'last_checkpoint').write_text(str(work / 'iter_2.pth'))
     fake = FakeStages(dict(base=(0.5, 0.5, 0.5, 0.5, 0.5)))
-    monkeypatch.setattr(ablate, 'run_command', fake)
+    monkeypatch.setattr(ablation_runner, 'run_command', fake)
     ablate.main([paths['base'], '--work-root', str(root), '--device', 'cpu', '--gpus', '2'])
     assert f'resuming training from {work / "iter_2.pth"}' in capsys.readouterr().out
     train_cmd = fake.calls[0][2]
@@ -254,7 +257,7 @@ def test_toy_preset_lists_one_knob_per_config(toy_step_root: str, monkeypatch, c
     out = capsys.readouterr().out
     assert '(8/8)' in out and '## `kernel_updator_cfg.update_mode` (vs `video-knet_r18_toy`)' in out
     assert '| video-knet_r18_toy (base) | [-2, -1, 1, 2] | pending |' in out
-    configs = ablate.expand_configs(ablate.TOY, str(REPO))
+    configs = ablation.expand_configs(ablate.TOY, str(REPO))
     assert configs[0] == str(REPO / 'configs' / 'toy' / 'video-knet_r18_toy.py')
     assert len(configs) == 8 == len(os.listdir(REPO / 'configs' / 'toy' / 'ablations')) + 1
     assert [plan.config for plan in plans] == configs

@@ -1,4 +1,5 @@
-"""tools/analysis/benchmark.py: region accounting, probes, helpers and CPU smoke runs.
+"""tools/analysis/benchmark.py over knet.engine.profiling / benchmarking: region accounting,
+probes, helpers and CPU smoke runs.
 
 The smoke runs use the tiny Video K-Net config on 64x128 frames (3 timed frames) and, for
 ``--train``, one iteration on the session's toy KITTI-STEP data; they check the JSON keys and
@@ -11,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from knet.engine.benchmarking import frame_batch, synthetic_frame
+from knet.engine.profiling import Probes, RegionMeter, compare_outputs, percentile
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / 'configs' / 'tiny' / 'video-knet_tiny.py')
@@ -38,8 +42,8 @@ class FakeClock:
         return self.now
 
 
-def test_region_meter_exclusive_amounts(bench):
-    meter = bench.RegionMeter(sync=lambda: None)
+def test_region_meter_exclusive_amounts():
+    meter = RegionMeter(sync=lambda: None)
     clock = meter.clock = FakeClock()
     meter.start()
     clock.now = 1.0                    # 1 s outside any region
@@ -58,8 +62,8 @@ def test_region_meter_exclusive_amounts(bench):
     assert meter.totals == dict(outer=3.0, inner=4.5)
 
 
-def test_probes_time_observe_and_come_off(bench):
-    meter = bench.RegionMeter(sync=lambda: None)
+def test_probes_time_observe_and_come_off():
+    meter = RegionMeter(sync=lambda: None)
     clock = meter.clock = FakeClock()
 
     class Part(torch.nn.Module):
@@ -73,7 +77,7 @@ def test_probes_time_observe_and_come_off(bench):
 
     part = Part()
     seen = []
-    with bench.Probes(meter) as probes:
+    with Probes(meter) as probes:
         probes.time_module(part, 'part')
         probes.time_method(part, 'finish', 'finish')
         probes.observe_method(part, 'finish', lambda args, out: seen.append((args, out.item())))
@@ -88,36 +92,36 @@ def test_probes_time_observe_and_come_off(bench):
     part.finish(part(torch.zeros(1)))
     assert meter.stop() == dict(other=2.5, total=2.5) and len(seen) == 1
     with pytest.raises(ValueError, match='RegionMeter'):
-        bench.Probes().time_module(part, 'part')
+        Probes().time_module(part, 'part')
 
 
-def test_percentile_and_frames(bench):
-    assert bench.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90) == pytest.approx(9.1)
-    first = bench.synthetic_frame(32, 48, 0)
+def test_percentile_and_frames():
+    assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90) == pytest.approx(9.1)
+    first = synthetic_frame(32, 48, 0)
     assert first.shape == (32, 48, 3) and first.dtype == np.uint8
-    assert np.array_equal(first, bench.synthetic_frame(32, 48, 0))       # deterministic
-    assert not np.array_equal(first, bench.synthetic_frame(32, 48, 1))   # it moves
-    batch = bench.frame_batch(first, frame_id=4, seq_id=2)
+    assert np.array_equal(first, synthetic_frame(32, 48, 0))       # deterministic
+    assert not np.array_equal(first, synthetic_frame(32, 48, 1))   # it moves
+    batch = frame_batch(first, frame_id=4, seq_id=2)
     assert batch['inputs'][0].shape == (3, 32, 48)
     meta = batch['data_samples'][0].metainfo
     assert (meta['seq_id'], meta['frame_id'], meta['ori_shape']) == (2, 4, (32, 48))
 
 
-def test_compare_outputs(bench):
+def test_compare_outputs():
     sem = torch.tensor([[1, 1, 1], [2, 2, 2]])
     ins = torch.tensor([[3, 3, 0], [0, 0, 0]])
     frame = dict(cls=torch.tensor([0.2, 0.9]), masks=torch.zeros(1, 2, 3), sem=sem, ins=ins)
-    same = bench.compare_outputs([frame], [dict(frame)])
+    same = compare_outputs([frame], [dict(frame)])
     assert same['pixel_agreement_min'] == 1.0 and same['frames_with_same_segments'] == 1
     assert same['segment_iou_min'] == 1.0 and same['cls_prob_max_abs_diff'] == 0.0
     shrunk = dict(frame, ins=torch.tensor([[3, 0, 0], [0, 0, 0]]), cls=torch.tensor([0.25, 0.9]))
-    diff = bench.compare_outputs([frame], [shrunk])
+    diff = compare_outputs([frame], [shrunk])
     assert diff['pixel_agreement_min'] == pytest.approx(5 / 6)
     assert diff['frames_with_same_segments'] == 1       # same (class, id) pairs ...
     assert diff['segment_iou_min'] == 0.5               # ... but (1, 3) lost 1 of its 2 pixels
     assert diff['cls_prob_max_abs_diff'] == pytest.approx(0.05)
     gone = dict(frame, ins=torch.tensor([[0, 0, 0], [0, 0, 0]]))
-    assert bench.compare_outputs([frame], [gone])['frames_with_same_segments'] == 0
+    assert compare_outputs([frame], [gone])['frames_with_same_segments'] == 0
 
 
 def test_inference_smoke(bench, tmp_path):

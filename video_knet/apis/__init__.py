@@ -6,11 +6,24 @@
   :class:`FramePrediction` s;
 * :mod:`.writer`: :class:`ResultWriter` (a :mod:`vseg.layouts` layout written on a background
   thread, :class:`BackgroundWriter`);
-* :mod:`.runner`: the Runner of ``tools/train.py`` and ``tools/test.py``.
-
-``video_knet.apis.ablation`` (the ablation study's helpers of ``tools/ablate.py``) is imported
-on its own.
+* :mod:`.runner`: the Runner of ``tools/train.py`` and ``tools/test.py``;
+* :mod:`.ablation` and :mod:`.ablation_runner`: the ablation study of ``tools/ablate.py``
+  (configs and their diffs, tables, figures; the stages as subprocesses). The names exported here
+  are the study's entry points; the rest, e.g. ``ablation.load_config`` (a cached read-only
+  config, not :func:`load_config` of :mod:`.inference`), is imported from the submodules.
 """
+from .ablation import (
+    Plan,
+    StageError,
+    config_diff,
+    config_parent,
+    expand_configs,
+    flatten,
+    make_plans,
+    results_markdown,
+    table_groups,
+)
+from .ablation_runner import Settings, run_all
 from .inference import (
     Frame,
     FramePrediction,
@@ -44,11 +57,12 @@ from .runner import (
 from .writer import BackgroundWriter, ResultWriter
 
 __all__ = [
-    'BackgroundWriter', 'Frame', 'FramePrediction', 'ResultWriter', 'SequenceFrames',
-    'add_common_args', 'apply_resume', 'build_detector', 'build_inference_dataset',
-    'build_runner', 'dataset_meta', 'finish_distributed', 'folder_frames', 'frame_pipeline',
+    'BackgroundWriter', 'Frame', 'FramePrediction', 'Plan', 'ResultWriter', 'SequenceFrames',
+    'Settings', 'StageError', 'add_common_args', 'apply_resume', 'build_detector',
+    'build_inference_dataset', 'build_runner', 'config_diff', 'config_parent', 'dataset_meta',
+    'expand_configs', 'finish_distributed', 'flatten', 'folder_frames', 'frame_pipeline',
     'frames_by_sequence', 'inference_dataset', 'inference_video', 'init_detector',
     'init_distributed', 'list_frames', 'load_config', 'load_runner_config', 'load_weights',
-    'open_frames', 'predict_image', 'prepare_cpu_distributed', 'sequences_of_rank',
-    'video_frames'
+    'make_plans', 'open_frames', 'predict_image', 'prepare_cpu_distributed', 'results_markdown',
+    'run_all', 'sequences_of_rank', 'table_groups', 'video_frames'
 ]
