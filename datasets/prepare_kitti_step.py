@@ -9,8 +9,11 @@ moved them):
   {frame:06d}.png``.
 
 Output ``--out/video_sequence/{train,val,test}/{seq:06d}_{frame:06d}_{leftImg8bit,panoptic}.png``
-made of hard links (``--copy`` or a cross-device target: copies). Re-running is a no-op for files
-already in place; a different existing file is an error. Usage::
+made of hard links (``--copy`` or a cross-device target: copies, written atomically). The script
+owns ``--out``: it writes the marker ``made_by.json`` first and refuses a non-empty ``--out`` it
+did not make (:mod:`vseg.folders`), so it never adds links into a user's folder, and no generator
+writes into its folder (``tools/make_toy_step.py`` refuses it). Re-running is a no-op for files
+already in place (other splits may be added); a different existing file is an error. Usage::
 
     python datasets/prepare_kitti_step.py --kitti-root RAW/kitti --step-root RAW/kitti-step \
         --out datasets/kitti-step
@@ -20,10 +23,15 @@ import filecmp
 import os
 import os.path as osp
 import shutil
+import sys
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
+from vseg.folders import claim_folder
+from vseg.io import atomic_path
+
 Plan = List[Tuple[str, str]]
+TOOL = 'datasets/prepare_kitti_step.py'
 
 
 def _numbered_pngs(folder: str, digits: int) -> List[Tuple[int, str]]:
@@ -82,7 +90,8 @@ def place(source: str, target: str, copy: bool) -> str:
             return 'linked'
         except OSError:
             pass
-    shutil.copy2(source, target)
+    with atomic_path(target) as tmp:
+        shutil.copy2(source, tmp)
     return 'copied'
 
 
@@ -90,21 +99,33 @@ def prepare(kitti_root: str, step_root: str, out: str, copy: bool = False,
             splits: Tuple[str, ...] = ('train', 'val', 'test')) -> Dict[str, Counter]:
     """Build ``out/video_sequence/{split}`` for the given splits.
 
+    Every input is checked before anything is written; then ``out`` is claimed
+    (:func:`vseg.folders.claim_folder`: a non-empty folder this script did not make is refused).
+
     Returns:
         Per split, a Counter of ``linked`` / ``copied`` / ``skipped`` files.
+
+    Raises:
+        FileNotFoundError: an input is missing (nothing is written).
+        FileExistsError: ``out`` is refused, or a target exists with other content.
     """
-    report = {}
+    plans = {}
     for split in splits:
         out_dir = osp.join(out, 'video_sequence', split)
         if split == 'test':
-            plan = plan_test_split(kitti_root, out_dir)
+            plans[split] = plan_test_split(kitti_root, out_dir)
         else:
-            plan = plan_labelled_split(kitti_root, step_root, split, out_dir)
+            plans[split] = plan_labelled_split(kitti_root, step_root, split, out_dir)
+    claim_folder(out, TOOL, dict(kitti_root=osp.abspath(kitti_root),
+                                 step_root=osp.abspath(step_root), copy=copy,
+                                 splits=sorted(splits)), other_arguments_ok=True)
+    report = {}
+    for split, plan in plans.items():
         if not plan:
             print(f"{split}: no images under {osp.join(kitti_root, 'testing', 'image_02')}, "
                   'skipped')
             continue
-        os.makedirs(out_dir, exist_ok=True)
+        os.makedirs(osp.join(out, 'video_sequence', split), exist_ok=True)
         report[split] = Counter(place(source, target, copy) for source, target in plan)
     return report
 
@@ -120,7 +141,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--splits', nargs='+', default=['train', 'val', 'test'],
                         choices=['train', 'val', 'test'])
     args = parser.parse_args(argv)
-    report = prepare(args.kitti_root, args.step_root, args.out, args.copy, tuple(args.splits))
+    try:
+        report = prepare(args.kitti_root, args.step_root, args.out, args.copy,
+                         tuple(args.splits))
+    except (OSError, ValueError) as error:
+        sys.exit(f'error: {error}')
     for split, counts in report.items():
         files = sum(counts.values())
         print(f'{split}: {files} files ({dict(counts)}) in '

@@ -8,32 +8,35 @@ detectors' ``test_cfg['compat']``:
 
 * ``None`` (the default) or ``{}``: every fix on;
 * ``'original'``: every switch on (the original behaviour throughout);
-* a dict naming switches, e.g. ``dict(unassigned_class_zero=True)``; unnamed ones are off.
+* a dict naming switches, e.g. ``dict(shifted_track_ids=True)``; unnamed ones are off.
 
-Switches (:data:`COMPAT_SWITCHES`):
+Switches (:data:`COMPAT_SWITCHES`, both Video K-Net):
 
-* ``unassigned_class_zero`` (K-Net, Video K-Net): pixels that no segment wins get dataset class
-  0, as the original initialises its semantic map with zeros (class 0 is "road" in KITTI-STEP),
-  instead of the ignore label (255, "no prediction");
-* ``padded_semantic_filter`` (Video K-Net): the semantic logits that filter the thing masks
-  before their boxes go to the tracker are resized from the padded stride-8 map straight to the
-  original size, without first cropping the padding (the original's misalignment);
-* ``shifted_track_ids`` (Video K-Net): the tracker's ids of the non-duplicate detections are
-  handed to the segments in order, so after a dropped duplicate every later segment takes its
-  successor's id (the original's misalignment) instead of each segment keeping its own id.
+* ``padded_semantic_filter``: the semantic logits that filter the thing masks before their
+  boxes go to the tracker are resized from the padded stride-8 map straight to the original
+  size, without first cropping the padding (the original's misalignment);
+* ``shifted_track_ids``: the tracker's ids of the non-duplicate detections are handed to the
+  segments in order, so after a dropped duplicate every later segment takes its successor's id
+  (the original's misalignment) instead of each segment keeping its own id.
 
-On the command line: ``--cfg-options model.test_cfg.compat.unassigned_class_zero=True`` or
+On the command line: ``--cfg-options model.test_cfg.compat.shifted_track_ids=True`` or
 ``--cfg-options model.test_cfg.compat=original``. The evaluator side has its own switch (STQ as
 the original ``evaluate_stq.py``: ``tools/evaluate_stq.py --legacy``), listed in the same table.
 
-The former keys ``test_cfg.legacy`` and ``test_cfg.legacy_tracking`` raise an error naming their
-replacements (:func:`check_renamed_keys`).
+What the pixels that no segment wins become is not a switch but an option with three values,
+``test_cfg.unassigned_fill`` (:class:`knet.models.postprocess.MergeSettings`; ``'legacy'``, the
+original's class 0, is the default, chosen by measurement). The original outputs are therefore
+``compat='original'`` with the default ``unassigned_fill='legacy'``. The former switch
+``compat.unassigned_class_zero`` and the former keys ``test_cfg.legacy`` /
+``test_cfg.legacy_tracking`` raise an error naming their replacements
+(:func:`check_renamed_keys`, :data:`MOVED_SWITCHES`).
 """
 from typing import Any, Dict, Mapping
 
+from knet.models.options import check_bool, check_keys
+
 #: Every model switch and what it restores (details: the module docstring).
 COMPAT_SWITCHES: Dict[str, str] = dict(
-    unassigned_class_zero='unassigned pixels get dataset class 0 instead of the ignore label',
     padded_semantic_filter='the tracker\'s semantic thing filter is resized from the padded map',
     shifted_track_ids='track ids shift after a duplicate detection dropped by the tracker')
 
@@ -42,8 +45,13 @@ ORIGINAL = 'original'
 
 #: Former ``test_cfg`` keys and what replaces them.
 RENAMED_KEYS: Dict[str, str] = dict(
-    legacy='compat=dict(unassigned_class_zero=True)',
+    legacy="unassigned_fill='legacy'",
     legacy_tracking='compat=dict(padded_semantic_filter=True, shifted_track_ids=True)')
+
+#: Former switches of ``test_cfg['compat']`` and the ``test_cfg`` option that replaces them.
+MOVED_SWITCHES: Dict[str, str] = dict(
+    unassigned_class_zero="unassigned_fill='legacy' (for True, now the default) or "
+                          "unassigned_fill='void' (for False)")
 
 
 def check_renamed_keys(test_cfg: Mapping[str, Any]) -> None:
@@ -51,7 +59,13 @@ def check_renamed_keys(test_cfg: Mapping[str, Any]) -> None:
     used = [key for key in RENAMED_KEYS if key in test_cfg]
     if used:
         hints = '; '.join(f'test_cfg.{key} -> test_cfg.{RENAMED_KEYS[key]}' for key in used)
-        raise KeyError(f'the compatibility switches moved into test_cfg.compat: {hints} '
+        raise KeyError(f'the compatibility switches moved: {hints} (docs/compatibility.md)')
+    compat = test_cfg.get('compat')
+    moved = [key for key in MOVED_SWITCHES if isinstance(compat, Mapping) and key in compat]
+    if moved:
+        hints = '; '.join(f'test_cfg.compat.{key} -> test_cfg.{MOVED_SWITCHES[key]}'
+                          for key in moved)
+        raise KeyError(f'this switch is an option of its own now: {hints} '
                        '(docs/compatibility.md)')
 
 
@@ -59,7 +73,8 @@ def compat_switches(test_cfg: Mapping[str, Any]) -> Dict[str, bool]:
     """Every switch of :data:`COMPAT_SWITCHES` with its value in ``test_cfg['compat']``.
 
     Raises:
-        KeyError: for a former key (:func:`check_renamed_keys`) or an unknown switch name.
+        KeyError: for a former key or switch (:func:`check_renamed_keys`) or an unknown switch
+            name.
         TypeError: for a ``compat`` that is neither None, ``'original'`` nor a mapping, or a
             switch value that is not a bool.
     """
@@ -72,14 +87,9 @@ def compat_switches(test_cfg: Mapping[str, Any]) -> Dict[str, bool]:
     if not isinstance(compat, Mapping):
         raise TypeError(f'test_cfg.compat must be None, {ORIGINAL!r} or a dict of switches, '
                         f'got {compat!r}')
-    unknown = sorted(set(compat) - set(COMPAT_SWITCHES))
-    if unknown:
-        raise KeyError(f'unknown test_cfg.compat switch(es) {unknown}; known: '
-                       f'{sorted(COMPAT_SWITCHES)} (docs/compatibility.md)')
-    wrong = {name: value for name, value in compat.items() if not isinstance(value, bool)}
-    if wrong:
-        raise TypeError(f'test_cfg.compat switches must be True or False, got {wrong}')
-    return {name: bool(compat.get(name, False)) for name in COMPAT_SWITCHES}
+    check_keys(compat, COMPAT_SWITCHES, 'test_cfg.compat')
+    return {name: check_bool(compat.get(name, False), f'test_cfg.compat.{name}')
+            for name in COMPAT_SWITCHES}
 
 
 def compat_enabled(test_cfg: Mapping[str, Any], name: str) -> bool:

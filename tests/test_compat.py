@@ -1,8 +1,10 @@
 """The compatibility switches (knet.compat, docs/compatibility.md): one group, ``test_cfg.compat``.
 
 Unit behaviour of the option group (defaults, the ``'original'`` preset, errors naming the valid
-spellings), then its effect in the detectors: the image K-Net's unassigned pixels and the Video
-K-Net's semantic thing filter, switched by name or by the preset.
+spellings, switches that must be bools), then its effect in the detectors: the Video K-Net's
+semantic thing filter and track ids, switched by name or by the preset, and the unassigned
+pixels, which are the option ``test_cfg.unassigned_fill`` (the former switch
+``unassigned_class_zero`` is an error naming it).
 """
 import logging
 from types import SimpleNamespace
@@ -24,7 +26,7 @@ from knet.compat import (
 )
 from knet.registry import MODELS
 
-OFF = dict(unassigned_class_zero=False, padded_semantic_filter=False, shifted_track_ids=False)
+OFF = dict(padded_semantic_filter=False, shifted_track_ids=False)
 
 
 def test_defaults_preset_and_named_switches() -> None:
@@ -35,19 +37,28 @@ def test_defaults_preset_and_named_switches() -> None:
     assert compat_switches(dict(compat=ORIGINAL)) == dict.fromkeys(OFF, True)
     assert compat_switches(dict(compat=dict(shifted_track_ids=True))) == dict(
         OFF, shifted_track_ids=True)
-    assert compat_enabled(dict(compat=dict(unassigned_class_zero=True)), 'unassigned_class_zero')
-    assert not compat_enabled(dict(compat=dict(unassigned_class_zero=True)), 'shifted_track_ids')
+    assert compat_enabled(dict(compat=dict(shifted_track_ids=True)), 'shifted_track_ids')
+    assert not compat_enabled(dict(compat=dict(shifted_track_ids=True)),
+                              'padded_semantic_filter')
 
 
 def test_errors_name_the_valid_spelling() -> None:
-    with pytest.raises(KeyError, match=r'test_cfg\.compat=dict\(unassigned_class_zero=True\)'):
+    with pytest.raises(KeyError, match=r"test_cfg\.legacy -> test_cfg\.unassigned_fill='legacy'"):
         compat_switches(dict(legacy=True))
     with pytest.raises(KeyError, match='padded_semantic_filter=True, shifted_track_ids=True'):
         check_renamed_keys(dict(legacy_tracking=False))
-    with pytest.raises(KeyError, match="unknown test_cfg.compat switch.*'unassigned_zero'"):
-        compat_switches(dict(compat=dict(unassigned_zero=True)))
-    with pytest.raises(TypeError, match='True or False'):
-        compat_switches(dict(compat=dict(shifted_track_ids=1)))
+    for value in (True, False):  # the former switch names the option that replaced it
+        with pytest.raises(KeyError, match=r"compat\.unassigned_class_zero -> test_cfg\."
+                                           r"unassigned_fill='legacy' .*'void'"):
+            compat_switches(dict(compat=dict(unassigned_class_zero=value)))
+    with pytest.raises(KeyError, match=r"unknown test_cfg.compat key\(s\) 'shifted_trackids' "
+                                       r"\(did you mean 'shifted_track_ids'\?\); known keys: "
+                                       r"padded_semantic_filter, shifted_track_ids"):
+        compat_switches(dict(compat=dict(shifted_trackids=True)))
+    for value in (1, 'yes', 'True', None):  # --cfg-options passes yes / True as written
+        with pytest.raises(TypeError, match='test_cfg.compat.shifted_track_ids must be True '
+                                            f'or False, got {value!r}'):
+            compat_switches(dict(compat=dict(shifted_track_ids=value)))
     with pytest.raises(TypeError, match="'original'"):
         compat_switches(dict(compat='legacy'))
     with pytest.raises(KeyError, match='unknown compatibility switch'):
@@ -61,17 +72,19 @@ def _build(config: str) -> torch.nn.Module:
     return MODELS.build(Config.fromfile(str(REPO / 'configs' / config)).model)
 
 
-def test_unassigned_pixels_class_zero_only_when_switched() -> None:
+def test_unassigned_pixels_follow_the_fill_option_not_the_switches() -> None:
     model = _build('tiny/knet_tiny.py')
     # model labels; C = model.num_classes marks the pixels no kept segment won
     labels = torch.tensor([0, 1, model.num_classes])
     expected = [model.class_ids[0], model.class_ids[1]]
-    assert model.to_dataset_ids(labels).tolist() == expected + [255]
-    for compat in (dict(unassigned_class_zero=True), ORIGINAL):
-        model.test_cfg = dict(model.test_cfg, compat=compat)
+    assert model.test_cfg['unassigned_fill'] == 'legacy'  # the default: class 0, the original's
+    for compat in (None, ORIGINAL, dict(shifted_track_ids=True)):
+        model.test_cfg = dict(model.test_cfg, compat=compat, unassigned_fill='legacy')
         assert model.to_dataset_ids(labels).tolist() == expected + [0]
-    model.test_cfg = dict(model.test_cfg, compat=dict(shifted_track_ids=True))
-    assert model.to_dataset_ids(labels).tolist() == expected + [255]
+        # 'argmax' leaves C only where the merge had no candidate: no class to give
+        for fill in ('void', 'argmax'):
+            model.test_cfg = dict(model.test_cfg, unassigned_fill=fill)
+            assert model.to_dataset_ids(labels).tolist() == expected + [255]
 
 
 def test_semantic_filter_of_the_padded_map_only_when_switched() -> None:
@@ -113,8 +126,22 @@ def test_shifted_track_ids_only_when_switched(monkeypatch) -> None:
 
 def test_former_keys_fail_when_the_model_is_built() -> None:
     cfg = Config.fromfile(str(REPO / 'configs' / 'tiny' / 'video-knet_tiny.py'))
-    for key, new in (('legacy', 'unassigned_class_zero'), ('legacy_tracking', 'shifted_track_ids')):
+    for key, new in (('legacy', "unassigned_fill='legacy'"),
+                     ('legacy_tracking', 'compat=dict.*shifted_track_ids')):
         cfg.model.test_cfg = dict(cfg.model.test_cfg, **{key: True})
-        with pytest.raises(KeyError, match=f'test_cfg.{key} -> test_cfg.compat=dict.*{new}'):
+        with pytest.raises(KeyError, match=f'test_cfg.{key} -> test_cfg.{new}'):
             MODELS.build(cfg.model)
         del cfg.model.test_cfg[key]
+    test_cfg = cfg.model.test_cfg
+    cfg.model.test_cfg = dict(test_cfg, compat=dict(test_cfg.compat, unassigned_class_zero=True))
+    with pytest.raises(KeyError, match="unassigned_fill='legacy'"):
+        MODELS.build(cfg.model)
+
+
+def test_wrong_switch_value_fails_when_the_model_is_built() -> None:
+    """``--cfg-options model.test_cfg.compat.shifted_track_ids=yes`` gives the string 'yes'."""
+    cfg = Config.fromfile(str(REPO / 'configs' / 'tiny' / 'video-knet_tiny.py'))
+    cfg.merge_from_dict({'model.test_cfg.compat.shifted_track_ids': 'yes'})
+    with pytest.raises(TypeError, match="test_cfg.compat.shifted_track_ids must be True or "
+                                        "False, got 'yes'"):
+        MODELS.build(cfg.model)

@@ -2,8 +2,16 @@
 # repository root, its Python (.venv/bin/python if present, else python), the argument check and
 # the three ways of starting a tools/*.py script (evaluator, torchrun, srun). An entry point only
 # names its arguments and the script it runs.
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+#
+# The entry points work from any working directory: the repository is found from this file's
+# path (CDPATH ignored), its packages are put first on PYTHONPATH, and the data root of the
+# configs and evaluators, KNET_DATA_ROOT, defaults to the repository's datasets/ (not to
+# ./datasets of the working directory). Paths given as arguments stay relative to the working
+# directory.
+ROOT="$(CDPATH='' cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python; fi
+export KNET_DATA_ROOT="${KNET_DATA_ROOT:-$ROOT/datasets}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # need_args MIN STATUS USAGE "$@": with fewer than MIN arguments, print "usage: USAGE" and exit
 # with STATUS.
@@ -17,14 +25,14 @@ need_args() {
 }
 
 # run_evaluator METRIC RESULTS_DIR [GT_DIR] [options]: tools/evaluate_METRIC.py, GT_DIR defaulting
-# to ${KNET_DATA_ROOT:-datasets}/kitti-step/video_sequence/val.
+# to $KNET_DATA_ROOT/kitti-step/video_sequence/val.
 run_evaluator() {
     local metric=$1
     shift
     need_args 1 2 "bash tools/evaluate_$metric.sh RESULTS_DIR [GT_DIR] [options]" "$@"
     local results_dir=$1
     shift
-    local gt_dir=${KNET_DATA_ROOT:-datasets}/kitti-step/video_sequence/val
+    local gt_dir=$KNET_DATA_ROOT/kitti-step/video_sequence/val
     if [ $# -ge 1 ] && [ "${1#-}" = "$1" ]; then
         gt_dir=$1
         shift
@@ -38,7 +46,6 @@ run_evaluator() {
 torchrun_tool() {
     local nproc=$1 script=$2
     shift 2
-    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     "$PYTHON" -m torch.distributed.run \
         --nnodes="${NNODES:-1}" \
         --node_rank="${NODE_RANK:-0}" \
@@ -57,7 +64,6 @@ srun_tool() {
     set -x
     # SRUN_ARGS is split on spaces on purpose (several srun options in one variable).
     # shellcheck disable=SC2086
-    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     srun -p "$partition" \
         --job-name="$job_name" \
         --gres=gpu:"$gpus_per_node" \

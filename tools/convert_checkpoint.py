@@ -3,16 +3,23 @@
 Usage::
 
     python tools/convert_checkpoint.py IN.pth OUT.pth [--keep-all-link-stages]
-        [--config CONFIG] [--strict]
+        [--config CONFIG] [--strict] [--force]
 
 The key mapping lives in :mod:`knet.models.utils.ckpt_convert`. The tool prints
 how many keys were converted, the dropped keys (with the reason) and the unmatched ones. With
 ``--config`` it also builds that config's model and reports missing / unexpected keys and shape
 mismatches; ``--strict`` then fails on any of them. Only convert checkpoints you trust: loading
 them unpickles arbitrary objects. The output holds ``state_dict`` and a small ``meta``.
+
+The output never replaces the input (``OUT.pth`` being ``IN.pth``, or another name of the same
+file, is refused even with ``--force``), an existing ``OUT.pth`` is refused unless ``--force``,
+and the file is written atomically (a failed write leaves nothing; a link at ``OUT.pth`` is
+replaced, not written through).
 """
 import argparse
+import io
 import os.path as osp
+import sys
 from typing import List, Optional, Sequence
 
 import torch
@@ -22,6 +29,7 @@ from knet.models.utils.ckpt_convert import (
     convert_state_dict,
     extract_state_dict,
 )
+from vseg.io import write_bytes_atomic
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -35,7 +43,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config', help='config whose model the result is checked against')
     parser.add_argument('--strict', action='store_true',
                         help='with --config: fail on missing/unexpected keys or shape mismatch')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing output file (never the input)')
     return parser.parse_args(argv)
+
+
+def check_paths(src: str, dst: str, force: bool) -> None:
+    """Refuse a missing input, an output that is the input, and an existing output without
+    ``force`` (checked before the checkpoint is read).
+
+    Raises:
+        FileNotFoundError: ``src`` does not exist.
+        FileExistsError: ``dst`` is ``src`` (any name of it), or exists and ``force`` is False.
+    """
+    if not osp.isfile(src):
+        raise FileNotFoundError(f'checkpoint file {src} does not exist')
+    if not osp.lexists(dst):
+        return
+    if osp.exists(dst) and osp.samefile(src, dst):
+        raise FileExistsError(f'{dst} is the input checkpoint {src}: refusing to replace it '
+                              '(even with --force); choose another output file')
+    if not force:
+        raise FileExistsError(f'{dst} exists: refusing to replace it; pass --force to replace '
+                              'it or choose another output file')
 
 
 def _report(title: str, lines: List[str], limit: int = 20) -> None:
@@ -67,8 +97,7 @@ def check_against_config(state_dict: dict, config: str) -> List[str]:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Convert ``src`` into ``dst``; return the saved checkpoint dict."""
     args = parse_args(argv)
-    if not osp.isfile(args.src):
-        raise FileNotFoundError(f'checkpoint file {args.src} does not exist')
+    check_paths(args.src, args.dst, args.force)
     original = torch.load(args.src, map_location='cpu', weights_only=False)
     result = convert_state_dict(extract_state_dict(original),
                                 keep_all_link_stages=args.keep_all_link_stages)
@@ -86,10 +115,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                      if k in ('epoch', 'iter', 'mmdet_version') and
                      isinstance(v, (int, str))})
     checkpoint = dict(state_dict=result.state_dict, meta=meta)
-    torch.save(checkpoint, args.dst)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_bytes_atomic(args.dst, buffer.getvalue())
     print(f'saved {args.dst}')
     return checkpoint
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (OSError, RuntimeError) as error:
+        sys.exit(f'error: {error}')

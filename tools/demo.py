@@ -105,7 +105,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                      '--seed', str(args.seed)])
     ckpt = train(args, work_dir)
     infer = [sys.executable, 'tools/inference.py', args.config, ckpt, results, '--split', 'val']
-    run('inference', infer + (['--overwrite'] if args.fresh else []))
+    # results of an older version have no manifest.json and would be refused: the demo owns them
+    stale = not osp.isfile(osp.join(results, 'manifest.json'))
+    run('inference', infer + (['--overwrite'] if args.fresh or stale else []))
     stq_json, vpq_json = osp.join(work_dir, 'stq.json'), osp.join(work_dir, 'vpq.json')
     cache = ['--tables-cache', osp.join(work_dir, 'pair_tables.npz')]  # decode PNGs once
     if osp.isfile(cache[1]):

@@ -3,8 +3,8 @@
 Usage::
 
     python tools/inference.py CONFIG CHECKPOINT RESULTS_DIR [--split val] [--device cpu|cuda]
-        [--overwrite] [--data-root DIR] [--num-workers N] [--cfg-options k=v ...]
-        [--launcher none|pytorch]
+        [--overwrite] [--data-root DIR] [--num-workers N] [--threads N]
+        [--cfg-options k=v ...] [--launcher none|pytorch]
 
     bash tools/inference.sh CONFIG CHECKPOINT RESULTS_DIR [args]       # GPUS=2 for torchrun
 
@@ -26,7 +26,15 @@ are written atomically on a background thread (:class:`~video_knet.apis.ResultWr
 8 frames queued). A sequence whose files all exist is skipped (``--overwrite`` redoes it); an
 interrupted sequence is redone from its first frame. With ``--launcher pytorch`` (torchrun)
 whole sequences are split over the processes. Checkpoints saved by ``tools/train.py`` and
-checkpoints converted by ``tools/convert_checkpoint.py`` both load.
+checkpoints converted by ``tools/convert_checkpoint.py`` both load; the checkpoint must fit the
+model exactly (missing, unexpected or mis-shaped keys are an error listing them).
+
+Provenance: ``RESULTS_DIR/manifest.json`` (:mod:`vseg.manifest`, written before the first frame)
+records the config's hash, the checkpoint (path, size, mtime, hash of its weights), the
+``--cfg-options`` and the package version and commit. A re-run resumes only when the folder's
+manifest names the same config, weights and options (:func:`video_knet.apis.check_resume`); else
+it stops and prints how they differ (e.g. ``checkpoint sha256 3fa2c1d0.. != 9b1c22aa..``), as it
+does for complete sequences without a manifest; ``--overwrite`` redoes every sequence.
 """
 import argparse
 import time
@@ -34,21 +42,29 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import DictAction
-from mmengine.dist import get_dist_info
+from mmengine.dataset import BaseDataset
+from mmengine.dist import barrier, get_dist_info
 from tqdm import tqdm
 
 from video_knet.apis import (
     ResultWriter,
     SequenceFrames,
+    add_threads_arg,
     build_detector,
     build_inference_dataset,
+    check_resume,
     finish_distributed,
     inference_dataset,
     init_distributed,
     load_config,
+    results_manifest,
     sequences_of_rank,
 )
 from vseg.layouts import get_layout
+from vseg.manifest import write_manifest
+
+#: The ``tool`` of the manifest.
+TOOL = 'tools/inference.py'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -61,9 +77,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
                         help='cpu or cuda (default: cuda when available)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='redo sequences whose files already exist')
+                        help='redo every sequence, also those whose files exist or were made '
+                        'by another run (other config, weights or --cfg-options)')
     parser.add_argument('--data-root', help='dataset root (overrides the config)')
     parser.add_argument('--num-workers', type=int, default=2, help='data loading workers')
+    add_threads_arg(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. '
                         'model.test_cfg.compat.unassigned_class_zero=True')
@@ -90,14 +108,28 @@ def frames_to_predict(sequences: SequenceFrames, results_dir: str,
     return dict(todo=todo, skipped=skipped)
 
 
+def claim_results_dir(args: argparse.Namespace, dataset: BaseDataset, rank: int) -> None:
+    """Refuse a results folder holding another run's predictions (unless ``--overwrite``), then
+    record this run's manifest (rank 0, once every rank has checked the old one)."""
+    manifest = results_manifest(args.config, args.checkpoint, args.cfg_options, TOOL)
+    if not args.overwrite:
+        complete = frames_to_predict(sequences_of_rank(dataset), args.results_dir, False)
+        check_resume(args.results_dir, manifest, complete['skipped'])
+    barrier()
+    if rank == 0:
+        write_manifest(args.results_dir, manifest)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, int]:
     """Run the inference; returns ``dict(frames=written, skipped_sequences=n)`` of this rank."""
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.launcher != 'none':
         args.device = init_distributed(args.device, args.local_rank)
     rank, world_size = get_dist_info()
     cfg = load_config(args.config, args.cfg_options)
     dataset = build_inference_dataset(cfg, args.split, args.data_root)
+    claim_results_dir(args, dataset, rank)
     sequences = sequences_of_rank(dataset, rank, world_size)
     plan = frames_to_predict(sequences, args.results_dir, args.overwrite)
     todo, skipped = plan['todo'], len(plan['skipped'])

@@ -4,20 +4,16 @@
 # 4th one).
 #   bash tools/inference.sh CONFIG CHECKPOINT RESULTS_DIR [--split val] [--device cpu] ...
 #   GPUS=2 bash tools/inference.sh ...     # torchrun, whole sequences split over 2 processes
-# Python: $PYTHON if set, else the repository's .venv/bin/python if present, else python3.
+# Python: $PYTHON if set, else the repository's .venv/bin/python if present, else python.
+# Works from any working directory (tools/_common.sh).
 set -euo pipefail
-if [ "$#" -lt 3 ]; then
-    echo "usage: $0 CONFIG CHECKPOINT RESULTS_DIR [tools/inference.py options]" >&2
-    exit 2
-fi
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="${PYTHON:-}"
-if [ -z "$PY" ]; then
-    if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY=python3; fi
-fi
+CALLER_PYTHON=${PYTHON:-}
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+need_args 3 2 "$0 CONFIG CHECKPOINT RESULTS_DIR [tools/inference.py options]" "$@"
+PYTHON=${CALLER_PYTHON:-$PYTHON}
 GPUS="${GPUS:-1}"
 if [ "$GPUS" -gt 1 ]; then
-    exec "$PY" -m torch.distributed.run --nproc_per_node="$GPUS" \
+    exec "$PYTHON" -m torch.distributed.run --nproc_per_node="$GPUS" \
         --master_port="${PORT:-29511}" "$ROOT/tools/inference.py" "$@" --launcher pytorch
 fi
-exec "$PY" "$ROOT/tools/inference.py" "$@"
+exec "$PYTHON" "$ROOT/tools/inference.py" "$@"

@@ -3,11 +3,14 @@
 Usage::
 
     python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--size 128x416] \
-        [--train-seqs 6] [--val-seqs 3] [--frames 20]
+        [--train-seqs 6] [--val-seqs 3] [--frames 20] [--overwrite]
 
-The generator is :func:`knet.datasets.make_toy_step`; same arguments give identical bytes.
+The generator is :func:`knet.datasets.make_toy_step`; same arguments give identical bytes. It
+owns its ``--out``: a non-empty folder it did not make is refused, and so is one it made with
+other arguments unless ``--overwrite`` (which removes its own earlier files only).
 """
 import argparse
+import sys
 import time
 from typing import List, Optional, Tuple
 
@@ -32,6 +35,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--train-seqs', type=int, default=6)
     parser.add_argument('--val-seqs', type=int, default=3)
     parser.add_argument('--frames', type=int, default=20, help='frames per sequence')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='--out was made by this generator with other arguments: remove its '
+                             'files (only those) and generate anew')
     return parser.parse_args(argv)
 
 
@@ -39,8 +45,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Generate the dataset and print the frame counts."""
     args = parse_args(argv)
     start = time.time()
-    counts = make_toy_step(args.out, seed=args.seed, size=args.size, train_seqs=args.train_seqs,
-                           val_seqs=args.val_seqs, frames=args.frames)
+    try:
+        counts = make_toy_step(args.out, seed=args.seed, size=args.size,
+                               train_seqs=args.train_seqs, val_seqs=args.val_seqs,
+                               frames=args.frames, overwrite=args.overwrite)
+    except (OSError, ValueError) as error:
+        sys.exit(f'error: {error}')
     print(f'wrote {counts} frames ({args.size[0]}x{args.size[1]}) to '
           f'{args.out}/video_sequence in {time.time() - start:.1f}s')
 

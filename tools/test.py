@@ -7,7 +7,9 @@ Usage::
 
 Multi-GPU: ``bash tools/dist_test.sh CONFIG CKPT GPUS [args]`` or
 ``bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CKPT [args]``. The metrics are logged and
-written to ``WORK_DIR/<timestamp>/<timestamp>.json`` by mmengine. A command line over
+written to ``WORK_DIR/<timestamp>/<timestamp>.json`` by mmengine. The checkpoint must fit the
+config's model exactly: a missing, unexpected or mis-shaped key is an error that lists them
+(a table: key, checkpoint shape, model shape), before anything is evaluated. A command line over
 :mod:`video_knet.apis.runner`; full checkpoint unpickling is switched on
 (:func:`knet.engine.enable_full_checkpoint_loading`) to load our checkpoints on torch >= 2.6.
 """
@@ -18,7 +20,12 @@ from typing import Dict, Optional, Sequence
 from mmengine.config import Config
 
 from knet.engine import enable_full_checkpoint_loading
-from video_knet.apis import add_common_args, build_runner, load_runner_config
+from video_knet.apis import (
+    add_common_args,
+    build_runner,
+    check_runner_checkpoint,
+    load_runner_config,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -51,6 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     args = parse_args(argv)
     enable_full_checkpoint_loading()
     runner = build_runner(setup_config(args))
+    check_runner_checkpoint(runner, args.checkpoint,
+                            hint='tools/test.py evaluates checkpoints of this config\'s model only')
     return runner.test()
 
 

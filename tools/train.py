@@ -2,8 +2,9 @@
 
 Usage::
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT] [--amp]
-        [--no-validate] [--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--seed N]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--load-from CKPT]
+        [--load-partial] [--amp] [--no-validate] [--cfg-options k=v ...]
+        [--launcher none|pytorch|slurm] [--seed N]
 
 Multi-GPU: ``bash tools/dist_train.sh CONFIG GPUS [WORK_DIR] [args]`` (torchrun) or
 ``bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [args]``.
@@ -11,9 +12,13 @@ Multi-GPU: ``bash tools/dist_train.sh CONFIG GPUS [WORK_DIR] [args]`` (torchrun)
 ``--resume`` without a path resumes from the latest checkpoint of the work dir (optimizer,
 scheduler, iteration and epoch counters included); when the work dir holds none, training starts
 normally, initialised from ``--load-from`` / the config's ``load_from`` if set. ``--resume CKPT``
-resumes from that file. ``--load-from CKPT`` only loads weights (non-strict, after
-``init_weights``, as the original). Checkpoints carry the config and the dataset metainfo in
-``meta`` (mmengine ``Runner.save_checkpoint``).
+resumes from that file, which must fit the model exactly. ``--load-from CKPT`` (or the config's
+``load_from``) only loads weights, after ``init_weights`` as the original: the keys that do not
+fit are printed as a table (key, checkpoint shape, model shape) before training; missing and
+unexpected keys are allowed (a K-Net image checkpoint lacks the video modules of Video K-Net),
+a key whose shape differs is an error unless ``--load-partial`` is given (those keys then keep
+their initialisation). Checkpoints carry the config and the dataset metainfo in ``meta``
+(mmengine ``Runner.save_checkpoint``).
 
 A command line over :mod:`video_knet.apis.runner`; it switches on full checkpoint unpickling
 (:func:`knet.engine.enable_full_checkpoint_loading`) so that resume works on torch >= 2.6.
@@ -26,7 +31,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from knet.engine import enable_full_checkpoint_loading
-from video_knet.apis import add_common_args, apply_resume, build_runner, load_runner_config
+from video_knet.apis import (
+    add_common_args,
+    apply_resume,
+    build_runner,
+    check_runner_checkpoint,
+    load_runner_config,
+)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -40,6 +51,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'when no CKPT is given')
     parser.add_argument('--load-from', metavar='CKPT',
                         help='initialise the weights from CKPT (no optimizer / counters)')
+    parser.add_argument('--load-partial', action='store_true',
+                        help='with --load-from: skip the checkpoint keys whose shapes differ from '
+                        'the model\'s instead of failing')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training (CUDA)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training (drops the val loop)')
@@ -69,11 +83,31 @@ def setup_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def check_checkpoint(runner: Runner, cfg: Config, load_partial: bool) -> None:
+    """Compare the checkpoint the Runner will load with its model (module docstring)."""
+    if cfg.get('load_from') is None:
+        if load_partial:
+            raise ValueError('--load-partial needs --load-from CKPT (or load_from in the config)')
+        return
+    if cfg.get('resume'):
+        if load_partial:
+            raise ValueError('--load-partial applies to --load-from, not to a resumed checkpoint')
+        check_runner_checkpoint(runner, cfg.load_from,
+                                hint='a resumed checkpoint must be a training state of this model')
+        return
+    check_runner_checkpoint(runner, cfg.load_from, keys_may_differ=True,
+                            shapes_may_differ=load_partial,
+                            hint='--load-partial skips the mis-shaped keys (they keep their '
+                            'initialisation)')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Runner:
     """Run training; returns the Runner after ``train()`` (used by the tests)."""
     args = parse_args(argv)
     enable_full_checkpoint_loading()
-    runner = build_runner(setup_config(args))
+    cfg = setup_config(args)
+    runner = build_runner(cfg)
+    check_checkpoint(runner, cfg, args.load_partial)
     runner.train()
     return runner
 

@@ -15,7 +15,10 @@ Reads ``RESULTS_DIR/panoptic/{seq}/{seq:06d}_{frame:06d}_{cat,ins}.png`` and wri
   and, with ``--mp4``, ``RESULTS_DIR/colorized_mp4/{kind}/{seq}.mp4``.
 
 Results are read with the layout's reader (:mod:`vseg.layouts`), the palette and ignore label
-come from the dataset metainfo (:mod:`vseg.metainfo`). Fixes of the original ``colorize_img.py``:
+come from the dataset metainfo (:mod:`vseg.metainfo`). Every file is written atomically (a
+failure leaves no partial or 0-byte file; a link at a target is replaced, not written through).
+The last lines printed are the results folder's provenance (``RESULTS_DIR/manifest.json``,
+:mod:`vseg.manifest`) and what was written. Fixes of the original ``colorize_img.py``:
 the semantic map uses the class palette, 16-bit ids are not clipped to 8 bit, PNGs are written
 in true RGB order, GIF frames are sorted.
 """
@@ -27,7 +30,6 @@ from multiprocessing import Pool
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from knet.visualization import (
@@ -38,9 +40,11 @@ from knet.visualization import (
     make_panel,
     read_rgb,
     write_gif,
+    write_rgb_png,
     write_video,
 )
 from vseg.layouts import layout_names
+from vseg.manifest import results_summary
 from vseg.metainfo import dataset_metainfo, dataset_names
 
 #: Output kind -> file-name suffix of its per-frame PNG.
@@ -75,7 +79,7 @@ def output_path(results_dir: str, kind: str, seq_name: str, stem: str) -> str:
 def render_frame(task: Tuple[str, FrameResult], results_dir: str,
                  palette: Sequence[Sequence[int]], ignore_label: int, img_dir: Optional[str],
                  gap: int) -> None:
-    """Colourise one frame and write its PNGs (RGB order, via PIL).
+    """Colourise one frame and write its PNGs (RGB order, via PIL; atomically).
 
     Args:
         task: (sequence folder name, the frame's result files).
@@ -97,9 +101,7 @@ def render_frame(task: Tuple[str, FrameResult], results_dir: str,
                              f'{semantic.shape[:2]} sizes differ')
         outputs['panel'] = make_panel([image, semantic, tracks], gap=gap)
     for kind, rgb in outputs.items():
-        path = output_path(results_dir, kind, seq_name, frame.stem)
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        Image.fromarray(rgb, mode='RGB').save(path)
+        write_rgb_png(output_path(results_dir, kind, seq_name, frame.stem), rgb)
 
 
 def read_frames(paths: Iterable[str]) -> Iterator[np.ndarray]:
@@ -149,6 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, int]]:
     summary: Dict[str, Dict[str, int]] = {kind: {} for kind in kinds}
     for (kind, seq_name, _), count in zip(jobs, counts):
         summary[kind][seq_name] = count
+    print(results_summary(args.results_dir))
     print(f'wrote {len(tasks)} frames x {len(kinds)} kinds under '
           f'{osp.join(args.results_dir, "colorized")} and GIFs under '
           f'{osp.join(args.results_dir, "colorized_gif")}')

@@ -13,7 +13,8 @@ with one segment of each of building, wall, fence, vegetation, terrain, truck, b
 two poles carrying a traffic light and a traffic sign; a sidewalk; the road; a rider on a
 motorcycle and a bicycle (all stuff in STEP); cars and persons; a void "ego hood" at the bottom.
 The camera pans slowly. Visible thing fragments smaller than 15x15 px (scaled) are labelled
-void. Same arguments -> byte-identical files.
+void. Same arguments -> byte-identical files. The generator owns its output folder (a marker
+with its arguments; DATASET.md, "Synthetic KITTI-STEP").
 """
 import os
 import os.path as osp
@@ -24,6 +25,8 @@ import cv2
 import numpy as np
 
 from knet.structures import IGNORE_LABEL, encode_step_png
+from vseg.folders import claim_folder
+from vseg.io import write_png_atomic
 from .step_metainfo import STEP_CLASSES, STEP_THING_IDS
 
 BASE_SIZE = (128, 416)
@@ -288,49 +291,74 @@ class _Sequence:
         img[region][mask] = obj.patch[local][mask]
 
 
-def _write_png(path: str, rgb: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 RGB array as PNG (fixed compression: byte-reproducible)."""
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-              cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
-    if not cv2.imwrite(path, rgb[..., ::-1], params):
-        raise OSError(f'{path}: could not write PNG')
+#: PNG parameters of the generated files (fixed: byte-reproducible).
+PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+              cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY)
+#: Name of the generator in the folder marker (:mod:`vseg.folders`).
+TOOL = 'tools/make_toy_step.py'
+SUFFIXES = ('leftImg8bit', 'panoptic')
+
+
+def _sequences(train_seqs: int, val_seqs: int) -> List[Tuple[int, str, int, int]]:
+    """(split index, split, index in the split, sequence id) of every sequence."""
+    plan = []
+    for split_index, (split, num) in enumerate((('train', train_seqs), ('val', val_seqs))):
+        plan += [(split_index, split, index, split_index * train_seqs + index)
+                 for index in range(num)]
+    return plan
+
+
+def _stem(split: str, seq_id: int, frame: int) -> str:
+    """``video_sequence/{split}/{seq:06d}_{frame:06d}``, relative to the dataset root."""
+    return osp.join('video_sequence', split, f'{seq_id:06d}_{frame:06d}')
 
 
 def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, train_seqs: int = 6,
-                  val_seqs: int = 3, frames: int = 20) -> Dict[str, int]:
+                  val_seqs: int = 3, frames: int = 20, overwrite: bool = False) -> Dict[str, int]:
     """Write a synthetic KITTI-STEP dataset to ``out/video_sequence/{train,val}``.
 
     Sequences are numbered 0..train_seqs-1 (train) then train_seqs.. (val); frames 0..frames-1.
+    ``out`` is claimed first (:func:`vseg.folders.claim_folder`): a marker with the arguments
+    and the file names is written, a non-empty folder this generator did not make is refused,
+    and so is one it made with other arguments unless ``overwrite``. Every file is written
+    atomically (a hard link in its place is replaced, never written through).
 
     Args:
-        out: dataset root (created; existing files with the same names are overwritten).
+        out: dataset root (created).
         seed: base seed; every sequence has its own stream derived from (seed, split, index).
         size: frame (h, w), default (128, 416).
         train_seqs: number of training sequences.
         val_seqs: number of validation sequences.
         frames: frames per sequence.
+        overwrite: replace this generator's earlier output made with other arguments (its
+            files only; see :func:`vseg.folders.claim_folder`).
 
     Returns:
         Number of frames written per split, e.g. ``{'train': 120, 'val': 60}``.
+
+    Raises:
+        ValueError: invalid arguments (nothing is written).
+        FileExistsError: ``out`` is refused (nothing is written).
     """
     size = (int(size[0]), int(size[1]))
     if min(size) < 32 or frames < 1 or train_seqs < 0 or val_seqs < 0:
         raise ValueError(f'make_toy_step: need size >= 32x32, frames >= 1 and non-negative '
                          f'sequence counts, got size={size}, frames={frames}, '
                          f'train_seqs={train_seqs}, val_seqs={val_seqs}')
-    counts = {}
-    seq_id = 0
-    for split_index, (split, num) in enumerate((('train', train_seqs), ('val', val_seqs))):
-        folder = osp.join(out, 'video_sequence', split)
-        os.makedirs(folder, exist_ok=True)
-        for index in range(num):
-            rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
-            sequence = _Sequence(rng, size, frames)
-            for t in range(frames):
-                img, sem, inst = sequence.render(t)
-                stem = osp.join(folder, f'{seq_id:06d}_{t:06d}')
-                _write_png(stem + '_leftImg8bit.png', img)
-                _write_png(stem + '_panoptic.png', encode_step_png(sem, inst))
-            seq_id += 1
-        counts[split] = num * frames
-    return counts
+    plan = _sequences(train_seqs, val_seqs)
+    files = [f'{_stem(split, seq_id, t)}_{suffix}.png' for _, split, _, seq_id in plan
+             for t in range(frames) for suffix in SUFFIXES]
+    claim_folder(out, TOOL, dict(seed=seed, size=size, train_seqs=train_seqs,
+                                 val_seqs=val_seqs, frames=frames), files, overwrite=overwrite)
+    for split in ('train', 'val'):
+        os.makedirs(osp.join(out, 'video_sequence', split), exist_ok=True)
+    for split_index, split, index, seq_id in plan:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
+        sequence = _Sequence(rng, size, frames)
+        for t in range(frames):
+            img, sem, inst = sequence.render(t)
+            stem = osp.join(out, _stem(split, seq_id, t))
+            write_png_atomic(stem + '_leftImg8bit.png', img[..., ::-1], PNG_PARAMS)
+            write_png_atomic(stem + '_panoptic.png', encode_step_png(sem, inst)[..., ::-1],
+                             PNG_PARAMS)
+    return {'train': train_seqs * frames, 'val': val_seqs * frames}

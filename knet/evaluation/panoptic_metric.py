@@ -174,9 +174,9 @@ class PanopticMetric(BaseMetric):
         """The metrics over the gathered tables of all ranks."""
         accumulators = self.accumulators()
         for seq, frames in self.group(results).items():
-            for _, table in frames:
+            for frame_id, table in frames:
                 for accumulator in accumulators.values():
-                    accumulator.update_pairs(table, seq)
+                    accumulator.update_pairs(table, seq, frame_id)
         out: Dict[str, float] = {}
         for name, accumulator in accumulators.items():
             out.update(self.headline(name, accumulator.result()))

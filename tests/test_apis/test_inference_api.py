@@ -194,10 +194,11 @@ def test_list_frames_numeric_order(tmp_path: Path) -> None:
 
 
 def test_online_inference_restarts_at_frame_zero(checkpoint, data_root, tmp_path) -> None:
-    # No match is possible (threshold 2), so every frame starts new tracks: without a reset at
-    # frame 0 the second pass would continue the ids of the first.
+    # No match is possible (a match needs a score > 1, the largest threshold allowed), so every
+    # frame starts new tracks: without a reset at frame 0 the second pass would continue the ids
+    # of the first.
     model = init_detector(TINY, checkpoint, 'cpu', dict(LOW, **{
-        'model.tracker.match_score_thr': 2.0}))
+        'model.tracker.match_score_thr': 1.0}))
     folder = _sequence_folder(data_root, 0, tmp_path / 'frames')
     runs = [list(inference_video(model, str(folder), max_frames=2)) for _ in range(2)]
     ids = [set(p.instance.ravel().tolist()) - {0} for p in runs[0]]

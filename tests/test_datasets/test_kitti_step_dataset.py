@@ -3,12 +3,14 @@ import hashlib
 import os
 import os.path as osp
 import random
+import re
 import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from knet.registry import DATASETS
 from knet.structures import ClipDataSample
 from video_knet.datasets import KITTISTEPDataset
 from .step_files import make_step_tree, write_rgb
@@ -99,6 +101,28 @@ def test_num_ref_frames(toy_step_root):
         assert len(set(offsets)) == 2 and set(offsets) <= {-2, -1, 1, 2}
     with pytest.raises(ValueError, match='num_ref_frames'):
         KITTISTEPDataset(data_root=toy_step_root, ref_seq_index=[-1, 1], num_ref_frames=3)
+
+
+def test_unreachable_offsets_are_an_error_at_build_time(tmp_path):
+    """The mistake: ``ref_seq_index=[100]`` on 20-frame sequences left no clip and failed inside
+    mmengine ("need at least one array to concatenate")."""
+    make_step_tree(str(tmp_path), 'train', [(0, f) for f in range(20)] + [(1, 0), (1, 1)])
+    for offsets, bad in (([100], [100]), ([-1, 20], [20]), ([-25, 19, -20], [-25, -20])):
+        with pytest.raises(ValueError, match=rf'ref_seq_index={re.escape(str(offsets))}: offset'
+                           rf'\(s\) {re.escape(str(bad))} can never find a reference frame in '
+                           r'split train of .*: its longest sequence is sequence 000000 '
+                           r'\(20 frames, 2 sequence\(s\) in all\)'):
+            DATASETS.build(dict(type='RepeatDataset', _scope_='knet', times=2, dataset=dict(
+                type='KITTISTEPDataset', data_root=str(tmp_path), ref_seq_index=offsets)))
+    assert len(KITTISTEPDataset(data_root=str(tmp_path), ref_seq_index=[19])) == 1
+    # Every offset reaches a frame, but no key has all the references it needs.
+    short = tmp_path / 'short'
+    make_step_tree(str(short), 'train', [(0, 0), (0, 1)])
+    for resample in (False, True):
+        with pytest.raises(ValueError, match=r'ref_seq_index=\[-1, 1\] with num_ref_frames=2: '
+                           'no key frame of split train'):
+            KITTISTEPDataset(data_root=str(short), ref_seq_index=[-1, 1], num_ref_frames=2,
+                             resample_each_epoch=resample)
 
 
 def test_resample_each_epoch_draws_valid_references(tmp_path):

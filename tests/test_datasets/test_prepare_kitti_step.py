@@ -6,8 +6,11 @@ import os.path as osp
 import numpy as np
 import pytest
 
+from knet.datasets import make_toy_step
 from knet.structures import encode_step_png
 from video_knet.datasets import KITTISTEPDataset
+from vseg.folders import MARKER_NAME
+from vseg.io import write_png_atomic
 from .step_files import image_for, write_rgb
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -75,3 +78,46 @@ def test_missing_inputs(tmp_path):
         prepare_tool.prepare(kitti, step, str(tmp_path / 'out'), splits=('train', ))
     with pytest.raises(FileNotFoundError, match='panoptic_maps/train: missing'):
         prepare_tool.prepare(kitti, str(tmp_path), str(tmp_path / 'out'), splits=('train', ))
+
+
+def test_the_generator_never_writes_through_the_prepared_links(tmp_path):
+    """The data loss of issue 13: prepare (hard links), then the toy generator into the same
+    folder overwrote the original KITTI / STEP files through the links."""
+    raw = str(tmp_path / 'raw')
+    kitti, step = _fake_download(raw)
+    before = _snapshot(raw)
+    out = str(tmp_path / 'kitti-step')
+    prepare_tool.main(['--kitti-root', kitti, '--step-root', step, '--out', out])
+    linked = osp.join(out, 'video_sequence', 'train', '000000_000000_leftImg8bit.png')
+    original = osp.join(kitti, 'training', 'image_02', '0000', '000000.png')
+    assert osp.samefile(linked, original)
+    tiny = dict(seed=5, size=(64, 208), train_seqs=2, val_seqs=1, frames=3)
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match='was made by datasets/prepare_kitti_step.py'):
+            make_toy_step(out, overwrite=overwrite, **tiny)
+    os.remove(osp.join(out, MARKER_NAME))  # a folder prepared before the marker existed
+    with pytest.raises(FileExistsError, match='is not empty and was not made by'):
+        make_toy_step(out, **tiny)
+    assert _snapshot(raw) == before
+    # Any of our writers replaces a linked file instead of writing through it.
+    write_png_atomic(linked, np.zeros((4, 6, 3), np.uint8))
+    assert not osp.samefile(linked, original)
+    assert _snapshot(raw) == before
+
+
+def test_prepare_refuses_a_folder_it_did_not_make(tmp_path):
+    kitti, step = _fake_download(str(tmp_path / 'raw'))
+    foreign = tmp_path / 'mine'
+    foreign.mkdir()
+    (foreign / 'notes.txt').write_text('my notes')
+    with pytest.raises(FileExistsError, match='is not empty and was not made by datasets/'):
+        prepare_tool.prepare(kitti, step, str(foreign))
+    assert os.listdir(foreign) == ['notes.txt']
+    toy = str(tmp_path / 'toy')
+    make_toy_step(toy, size=(32, 32), train_seqs=1, val_seqs=0, frames=1)
+    with pytest.raises(SystemExit, match='^error: .* was made by tools/make_toy_step.py'):
+        prepare_tool.main(['--kitti-root', kitti, '--step-root', step, '--out', toy])
+    # Inputs are checked before the folder is claimed: no marker for a failed run.
+    with pytest.raises(FileNotFoundError):
+        prepare_tool.prepare(kitti, str(tmp_path), str(tmp_path / 'new'), splits=('train', ))
+    assert not osp.exists(tmp_path / 'new')

@@ -2,6 +2,7 @@
 import filecmp
 import glob
 import importlib.util
+import json
 import os
 import os.path as osp
 
@@ -11,6 +12,7 @@ import pytest
 
 from knet.datasets import make_toy_step
 from knet.structures import decode_step_png
+from vseg.folders import MARKER_NAME, remove_listed_files
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = dict(size=(48, 96), train_seqs=1, val_seqs=1, frames=2)
@@ -76,11 +78,16 @@ def test_images_are_rgb_and_things_move(toy_step_root):
     assert not np.allclose(centroids[0], centroids[1])
 
 
-def test_command_line(tmp_path, capsys):
+def _tool():
     spec = importlib.util.spec_from_file_location(
         'make_toy_step_tool', osp.join(REPO, 'tools', 'make_toy_step.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_command_line(tmp_path, capsys):
+    tool = _tool()
     assert tool.parse_size('64x192') == (64, 192)
     tool.main(['--out', str(tmp_path), '--size', '40x80', '--train-seqs', '1', '--val-seqs', '0',
                '--frames', '1'])
@@ -89,3 +96,79 @@ def test_command_line(tmp_path, capsys):
         == (40, 80, 3)
     with pytest.raises(ValueError, match='size'):
         make_toy_step(str(tmp_path), size=(8, 8))
+
+
+def _files(root) -> list:
+    return sorted(osp.relpath(osp.join(d, n), root) for d, _, names in os.walk(root)
+                  for n in names)
+
+
+def test_the_generator_owns_its_folder(tmp_path):
+    out = str(tmp_path / 'toy')
+    make_toy_step(out, seed=3, **TINY)
+    marker = json.loads(open(osp.join(out, MARKER_NAME)).read())
+    assert marker['arguments'] == dict(seed=3, size=[48, 96], train_seqs=1, val_seqs=1, frames=2)
+    assert sorted(marker['files']) == [f for f in _files(out) if f != MARKER_NAME]
+    # Same arguments: allowed (a crashed run resumes), same bytes.
+    first = osp.join(out, 'video_sequence', 'val', '000001_000001_panoptic.png')
+    before = open(first, 'rb').read()
+    os.remove(first)
+    make_toy_step(out, seed=3, **TINY)
+    assert open(first, 'rb').read() == before
+    # Other arguments: refused, nothing changed (no silent mix of two datasets) ...
+    snapshot = {f: open(osp.join(out, f), 'rb').read() for f in _files(out)}
+    with pytest.raises(FileExistsError, match='other arguments .*seed: 3 then, 5 now.*--overwrite'):
+        make_toy_step(out, seed=5, size=(48, 96), train_seqs=2, val_seqs=1, frames=2)
+    assert {f: open(osp.join(out, f), 'rb').read() for f in _files(out)} == snapshot
+    # ... unless overwrite, which removes the generator's own files only.
+    with open(osp.join(out, 'video_sequence', 'notes.txt'), 'w') as f:
+        f.write('a file of the user')
+    make_toy_step(out, seed=5, size=(48, 96), train_seqs=2, val_seqs=1, frames=2, overwrite=True)
+    names = _files(out)
+    assert osp.join('video_sequence', 'notes.txt') in names
+    assert sum(n.startswith(osp.join('video_sequence', 'train')) for n in names) == 8
+    assert sorted(os.listdir(osp.join(out, 'video_sequence', 'val'))) == [
+        '000002_000000_leftImg8bit.png', '000002_000000_panoptic.png',
+        '000002_000001_leftImg8bit.png', '000002_000001_panoptic.png']
+
+
+def test_a_folder_the_generator_did_not_make_is_refused(tmp_path, capsys):
+    out = tmp_path / 'data'
+    (out / 'video_sequence' / 'train').mkdir(parents=True)
+    mine = out / 'video_sequence' / 'train' / '000000_000000_leftImg8bit.png'
+    mine.write_bytes(b'my own image')
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=f'{out} is not empty and was not made by'):
+            make_toy_step(str(out), overwrite=overwrite, **TINY)
+    assert _files(str(out)) == [osp.join('video_sequence', 'train', mine.name)]
+    assert mine.read_bytes() == b'my own image'
+    with pytest.raises(SystemExit, match='^error: .* is not empty and was not made by'):
+        _tool().main(['--out', str(out), '--overwrite'])
+
+
+def test_a_corrupt_or_tampered_marker_is_an_error(tmp_path):
+    out = tmp_path / 'toy'
+    make_toy_step(str(out), **TINY)
+    marker = out / MARKER_NAME
+    data = json.loads(marker.read_text())
+    outside = tmp_path / 'precious.txt'
+    outside.write_text('not the generator\'s')
+    marker.write_text(json.dumps(dict(data, files=['../precious.txt'])))
+    with pytest.raises(ValueError, match=r"lists '../precious.txt', outside"):
+        make_toy_step(str(out), seed=9, overwrite=True, **TINY)
+    assert outside.exists()
+    marker.write_text('{"tool": ')
+    with pytest.raises(ValueError, match=f'{marker}: unreadable or corrupt folder marker'):
+        make_toy_step(str(out), **TINY)
+
+
+def test_overwrite_never_removes_through_a_linked_folder(tmp_path):
+    out = tmp_path / 'toy'
+    make_toy_step(str(out), **TINY)
+    elsewhere = tmp_path / 'elsewhere'
+    os.rename(out / 'video_sequence' / 'val', elsewhere)
+    os.symlink(elsewhere, out / 'video_sequence' / 'val')
+    kept = sorted(os.listdir(elsewhere))
+    remove_listed_files(str(out), json.loads((out / MARKER_NAME).read_text())['files'])
+    assert sorted(os.listdir(elsewhere)) == kept and len(kept) == 4
+    assert not (out / 'video_sequence' / 'train').exists()

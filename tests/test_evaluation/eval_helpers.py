@@ -3,8 +3,8 @@
 * Slow pixel-by-pixel reference implementations of STQ and VPQ, written straight from the
   definitions of docs/metrics.md (dicts and explicit frame concatenation), used to check
   the table-based metrics of :mod:`vseg.metrics` on small random sequences.
-* Writers of tiny STEP-format PNGs (with PIL, independently of the cv2 readers under test) and
-  the sequences the CLI / metric tests write.
+* Writers of tiny STEP-format PNGs (with PIL, independently of the cv2 readers under test),
+  the sequences the CLI / metric tests write and a provenance manifest.
 """
 from collections import Counter
 from pathlib import Path
@@ -17,6 +17,11 @@ Frames = Dict[int, List[Tuple[np.ndarray, np.ndarray]]]
 
 DIV = 65536
 V = 255 * DIV
+#: A provenance manifest (vseg.manifest) as inference writes it.
+MANIFEST = dict(config='configs/toy/video-knet_r18_toy.py', config_sha256='3fa2c1d0' + '0' * 56,
+                checkpoint='work/iter_400.pth', weights_sha256='9b1c22aa' + '1' * 56,
+                cfg_options={}, version='0.1.0', commit=None, created='2025-01-02T10:11:12',
+                tool='tools/inference.py')
 
 
 def P(c: int, i: int = 0) -> int:  # noqa: N802

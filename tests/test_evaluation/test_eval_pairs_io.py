@@ -1,6 +1,7 @@
 """Per-frame pair tables, the results layout and ground-truth format readers, frame pairing."""
 import os
 import shutil
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from knet.structures import decode_step_png, encode_step_png
 from vseg.formats import get_format
 from vseg.layouts import get_layout
 from vseg.metrics import count_pairs
-from vseg.metrics.evaluate import frame_pair_table, pair_frames, read_pair_tables
+from vseg.metrics.evaluate import Reading, frame_pair_table, pair_frames, pair_tables
 
 
 def test_count_pairs_by_hand():
@@ -120,14 +121,21 @@ def test_tables_cache_round_trip_and_invalidation(step_dirs, tmp_path: Path):
     results, gt_dir = step_dirs
     frames = pair_frames(str(results), str(gt_dir))
     cache = str(tmp_path / 'cache' / 'tables.npz')
-    fresh = [t for _, t in read_pair_tables(frames, progress=False, cache=cache)]
+    args = Namespace(tables_cache=cache, workers=1, no_progress=True)
+
+    def tables():
+        found, save = pair_tables(frames, args, Reading())
+        save()
+        return found
+
+    fresh = tables()
     mtime = os.stat(cache).st_mtime_ns
-    cached = [t for _, t in read_pair_tables(frames, progress=False, cache=cache)]
+    cached = tables()
     assert os.stat(cache).st_mtime_ns == mtime  # loaded, not rewritten
     for a, b in zip(fresh, cached):
         assert all((x == y).all() for x, y in zip(a, b))
     # Rewriting a prediction with other content invalidates the cache.
     write_result_pngs(results / 'panoptic' / '000013', 13, 0, np.zeros((2, 4), np.int64))
     os.utime(frames[3].pred['cat'], ns=(mtime + 10**9, mtime + 10**9))
-    changed = [t for _, t in read_pair_tables(frames, progress=False, cache=cache)][3]
+    changed = tables()[3]
     assert changed.pred_ids.tolist() == [0] * len(changed.pred_ids)

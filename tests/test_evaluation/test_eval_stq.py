@@ -152,3 +152,12 @@ def test_invalid_ids_raise_clear_errors():
         metric.update(row(P(0), P(0)), row(P(0)), 7)
     with pytest.raises(ValueError, match='thing_ids'):
         STQuality(3, [3])
+
+
+def test_frame_numbers_tubes_span_gaps_and_repeats_are_errors():
+    metric = STQuality(3, [2])
+    for frame_id, (gt, pred) in zip((4, 9), SEQ_A):
+        metric.update(gt, pred, 'A', frame_id)
+    assert metric.result()['STQ'] == run({'A': SEQ_A})['STQ']  # a gap changes nothing
+    with pytest.raises(ValueError, match='sequence A: frame 9 given after frame 9'):
+        metric.update(*SEQ_A[0], 'A', 9)  # would count a frame twice

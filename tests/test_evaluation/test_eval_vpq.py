@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from eval_helpers import P, V, naive_vpq, random_sequences
 
-from vseg.metrics import VideoPanopticQuality
+from vseg.metrics import PanopticQuality, VideoPanopticQuality
+from vseg.metrics.vpq import check_window_sizes, frame_gaps, frame_runs
 
 
 def row(*ids: int) -> np.ndarray:
@@ -127,3 +128,34 @@ def test_invalid_arguments():
         VideoPanopticQuality(3, [2], window_sizes=[0])
     with pytest.raises(ValueError, match=r'ground truth of sequence 3'):
         VideoPanopticQuality(3, [2]).update(row(P(5)), row(P(0)), 3)
+
+
+def test_frame_runs_split_at_gaps_only():
+    assert frame_runs([0, 1, 2, 4, 5]) == [[0, 1, 2], [3, 4]]
+    assert frame_runs([0, 5, 10, 20]) == [[0, 1, 2], [3]]  # annotated every 5th: 15 missing
+    assert frame_runs([7]) == [[0]] and frame_runs([]) == []
+    assert frame_gaps([0, 1, 2, 4, 5]) == [(2, 4)] and frame_gaps([3, 4, 5]) == []
+
+
+def test_windows_do_not_span_a_frame_gap():
+    # Frames 0, 1, 3 of one sequence (frame 2 missing): as two sequences [0, 1] and [3].
+    frames = ID_SWITCH[0] + [ID_SWITCH[0][0]]
+    metric = VideoPanopticQuality(3, [2], (1, 2))
+    for frame_id, (gt, pred) in zip((0, 1, 3), frames):
+        metric.update(gt, pred, 'a', frame_id)
+    split = run({'a1': frames[:2], 'a2': frames[2:]})
+    assert metric.result() == split
+    assert metric.result()['per_window'][2]['num_windows'] == 1  # not 2: no window over the gap
+    with pytest.raises(ValueError, match='sequence a: frame 3 given after frame 3'):
+        metric.update(*frames[0], 'a', 3)
+    image_pq = PanopticQuality(3, [2])
+    image_pq.update(*frames[0], 'a', 3)
+    with pytest.raises(ValueError, match='sequence a: frame 2 given after frame 3'):
+        image_pq.update(*frames[0], 'a', 2)  # a frame given twice would count twice
+
+
+def test_window_longer_than_every_sequence_is_an_error():
+    check_window_sizes([1, 2], {0: [0, 1], 1: [0, 1, 3]})
+    with pytest.raises(ValueError, match='window size 3 10 is longer than every sequence '
+                                         r'\(the longest has 2 consecutive frames\)'):
+        check_window_sizes([1, 3, 10], {0: [0, 1], 1: [0, 1, 3, 4]})

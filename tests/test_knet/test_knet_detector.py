@@ -10,7 +10,7 @@ from mmengine.structures import InstanceData, PixelData
 
 import knet  # noqa: F401  (registers the modules)
 from knet.models.heads import FrameOutput, build_mask_targets
-from knet.models.postprocess import rescale_masks
+from knet.models.postprocess import MergeSettings, rescale_masks
 from knet.registry import MODELS
 from knet.structures import PanopticDataSample
 
@@ -97,7 +97,7 @@ def test_predict_output_format() -> None:
     sem, ins = out.pred_panoptic.sem_seg, out.pred_panoptic.instance_ids
     assert sem.shape == (1, 30, 60) and ins.shape == (1, 30, 60)
     assert sem.dtype == torch.int64 and ins.dtype == torch.int64
-    assert set(sem.unique().tolist()) <= set(model.class_ids) | {255}
+    assert set(sem.unique().tolist()) <= set(model.class_ids)  # never void by default
     inst = out.pred_instances
     n = len(inst)
     assert n > 0 and inst.masks.shape == (n, 30, 60) and inst.masks.dtype == torch.bool
@@ -109,8 +109,8 @@ def test_predict_output_format() -> None:
         assert bool((sem[0][inst.masks[i]] == inst.labels[i]).all())
     assert int(ins.max()) == n
 
-    # no things; 0 for unassigned
-    model.test_cfg.update(instance_score_thr=2.0, compat=dict(unassigned_class_zero=True))
+    # no things; their pixels, if unassigned, get class 0 by default (never 255)
+    model.test_cfg.update(instance_score_thr=1.0)
     with torch.no_grad():
         legacy, = model(**data, mode='predict')
     assert len(legacy.pred_instances) == 0 and int(legacy.pred_panoptic.instance_ids.max()) == 0
@@ -266,10 +266,11 @@ def test_dataset_ids_for_more_than_256_classes():
     from knet.models.detectors.knet import KNet
     from vseg.panoptic import model_label_order
     order = model_label_order(300, [7, 299])
-    fake = SimpleNamespace(num_classes=300, class_ids=list(order), ignore_label=1000, test_cfg={})
+    fake = SimpleNamespace(num_classes=300, class_ids=list(order), ignore_label=1000)
+    fake.merge_settings = lambda: MergeSettings(unassigned_fill='void')
     labels = torch.tensor([[0, 1, 2, 255], [256, 299, 300, 300]])
     ids = KNet.to_dataset_ids(fake, labels)
     # stuff model label 2 + i is the i-th class id other than 7 and 299
     assert ids.tolist() == [[7, 299, 0, 254], [255, 298, 1000, 1000]]
-    fake.test_cfg = dict(compat=dict(unassigned_class_zero=True))
+    fake.merge_settings = lambda: MergeSettings(unassigned_fill='legacy')
     assert KNet.to_dataset_ids(fake, labels)[1].tolist() == [255, 298, 0, 0]

@@ -65,7 +65,8 @@ def test_every_merge_setting_has_one_default():
         assert inspect.signature(merge).parameters['settings'].default == MergeSettings()
     defaults = asdict(MergeSettings())
     assert defaults == dict(instance_score_thr=0.3, overlap_thr=0.6, mask_thr=0.5,
-                            max_per_img=100, merge_order='joint', merge_backend='dense')
+                            max_per_img=100, merge_order='joint', merge_backend='dense',
+                            unassigned_fill='legacy')
     built = _tiny()
     assert {key: built.test_cfg[key] for key in defaults} == defaults
     assert built.merge_settings() == MergeSettings()

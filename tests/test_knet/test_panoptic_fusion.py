@@ -184,3 +184,50 @@ def test_rescale_masks_by_hand():
     assert torch.equal(rescale_masks(innermost, meta), probs)
     with pytest.raises(KeyError, match='ori_shape'):
         rescale_masks(logits, dict(batch_input_shape=(2, 4), img_shape=(2, 3)))
+
+
+@pytest.mark.parametrize('fill', ['void', 'legacy', 'argmax'])
+def test_unassigned_fill_of_a_rejected_thing_winner(backend, fill):
+    """Row 0 is won by a thing scoring 0.2 < instance_score_thr 0.3 (0.2 * 1 > 0.15 * 1)."""
+    scores = _scores({(0, 0): 0.2, (2, 2): 0.15, (3, 3): 0.1})
+    masks = _masks([(0, slice(None), 1.)], [], [(slice(None), slice(None), 1.)],
+                   [(slice(None), slice(None), 0.5)])
+    result = _merge(backend, scores, masks, unassigned_fill=fill)
+    # 'void' and 'legacy' leave label C (the detector maps it to 255 or to dataset class 0);
+    # 'argmax' gives row 0 the class of its winner, thing class 0, outside every segment
+    row0 = [0] * 4 if fill == 'argmax' else [X] * 4
+    assert result.semantic.tolist() == [row0, [2] * 4, [2] * 4, [2] * 4]
+    assert int(result.instance.max()) == 0 and result.thing_masks.shape == (0, 4, 4)
+    assert result.stuff_labels.tolist() == [2]
+    assert not result.stuff_masks[0, 0].any()  # the filled row is in no segment
+
+
+@pytest.mark.parametrize('fill', ['void', 'legacy', 'argmax'])
+def test_unassigned_fill_of_a_rejected_stuff_winner(backend, fill):
+    """Stuff 2 (0.5) wins rows 2-3, 8 of its 16 pixels: 0.5 < overlap_thr 0.6, rejected."""
+    scores = _scores({(0, 0): 0.9, (1, 1): 0.8, (2, 2): 0.5})
+    masks = _masks([(slice(0, 2), slice(0, 2), 1.)], [(slice(0, 2), slice(2, 4), 1.)],
+                   [(slice(None), slice(None), 1.)], [])
+    result = _merge(backend, scores, masks, unassigned_fill=fill)
+    bottom = [2] * 4 if fill == 'argmax' else [X] * 4
+    assert result.semantic.tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], bottom, bottom]
+    assert result.instance.tolist() == [[1, 1, 2, 2], [1, 1, 2, 2], [0] * 4, [0] * 4]
+    assert result.stuff_labels.tolist() == [] and result.stuff_masks.shape == (0, 4, 4)
+
+
+def test_argmax_fill_of_a_paste_order_is_the_joint_winner(backend):
+    """things_first: stuff 2 keeps 4 of its 8 pixels (0.5 < 0.6); its free pixels, rows 2-3 of
+    columns 0-1, have the joint winner stuff 2 (0.5 * 1 against 0 for every other mask)."""
+    scores = _scores({(0, 0): 0.9, (2, 2): 0.5, (3, 3): 0.4})
+    masks = _masks([(slice(0, 2), slice(0, 2), 1.)], [], [(slice(None), slice(0, 2), 1.)],
+                   [(slice(None), slice(2, 4), 1.)])
+    filled = _merge(backend, scores, masks, merge_order='things_first', unassigned_fill='argmax')
+    assert filled.semantic.tolist() == [[0, 0, 3, 3], [0, 0, 3, 3], [2, 2, 3, 3], [2, 2, 3, 3]]
+    assert filled.stuff_labels.tolist() == [3]
+
+
+def test_fill_keeps_c_when_there_is_no_candidate(backend):
+    """No thing candidate (max_per_img=0) and no stuff kernel: nothing to fill with."""
+    result = MERGES[backend](torch.full((2, 2), 0.9), torch.ones(2, 4, 4), 2, 2,
+                             MergeSettings(max_per_img=0, unassigned_fill='argmax'))
+    assert result.semantic.tolist() == [[2] * 4] * 4

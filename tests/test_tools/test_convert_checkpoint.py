@@ -5,12 +5,14 @@ mmdet FPN, ConvKernelHead with its semantic FPN, 3 VideoKernelUpdateHead stages 
 modules, the tracking head and embedding layers). Values are random: only names and shapes
 matter for the mapping.
 """
+import os
 from typing import Dict, Tuple
 
 import pytest
 import torch
 from helpers import REPO, load_tool
 from mmengine.config import Config
+from write_faults import leftovers, simulate_full_disk
 
 import knet  # noqa: F401  (registers the modules)
 from knet.models.utils.ckpt_convert import compare_with_model, convert_state_dict, map_key
@@ -201,3 +203,45 @@ def test_strict_check_against_config(tool, tmp_path) -> None:
     config = str(REPO / 'configs' / 'tiny' / 'knet_tiny.py')
     with pytest.raises(RuntimeError, match='key problems'):
         tool.main([str(src), str(tmp_path / 'out.pth'), '--config', config, '--strict'])
+
+
+def _training_checkpoint(path) -> bytes:
+    state = _tensors({'rpn_head.conv_seg.weight': (19, 8, 1, 1)})
+    torch.save({'state_dict': state, 'optimizer': {'lr': 0.1}, 'meta': {'iter': 3}}, path)
+    return path.read_bytes()
+
+
+def test_never_writes_over_its_input(tool, tmp_path) -> None:
+    """`convert_checkpoint.py x.pth x.pth` replaced a training checkpoint by weights only."""
+    src = tmp_path / 'x.pth'
+    original = _training_checkpoint(src)
+    link = tmp_path / 'same_file.pth'
+    os.link(src, link)
+    for dst, extra in ((src, []), (src, ['--force']), (link, ['--force'])):
+        with pytest.raises(FileExistsError, match='is the input checkpoint'):
+            tool.main([str(src), str(dst)] + extra)
+    assert src.read_bytes() == original
+
+
+def test_existing_output_needs_force(tool, tmp_path) -> None:
+    src, dst = tmp_path / 'in.pth', tmp_path / 'out.pth'
+    _training_checkpoint(src)
+    user = tmp_path / 'user.bin'
+    user.write_bytes(b'a file of the user')
+    os.link(user, dst)
+    with pytest.raises(FileExistsError, match='out.pth exists: .*--force'):
+        tool.main([str(src), str(dst)])
+    assert dst.read_bytes() == b'a file of the user'
+    tool.main([str(src), str(dst), '--force'])
+    assert user.read_bytes() == b'a file of the user'  # the link was replaced, not written
+    assert list(torch.load(dst, weights_only=False)) == ['state_dict', 'meta']
+    assert not [p for p in tmp_path.iterdir() if '.tmp' in p.name]
+
+
+def test_full_disk_leaves_no_output(tool, tmp_path, monkeypatch) -> None:
+    src, dst = tmp_path / 'in.pth', tmp_path / 'out.pth'
+    _training_checkpoint(src)
+    simulate_full_disk(monkeypatch)
+    with pytest.raises(OSError, match=f'cannot write {dst}: No space left'):
+        tool.main([str(src), str(dst)])
+    assert leftovers(tmp_path) == [] and not dst.exists()

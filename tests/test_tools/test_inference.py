@@ -20,7 +20,14 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from knet.registry import MODELS
-from video_knet.apis import build_detector, build_inference_dataset, load_config
+from video_knet.apis import (
+    StaleResultsError,
+    build_detector,
+    build_inference_dataset,
+    default_threads,
+    load_config,
+)
+from vseg.manifest import read_manifest
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'configs', 'tiny', 'video-knet_tiny.py')
@@ -32,21 +39,33 @@ def inference():
     return load_tool('inference')
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory) -> str:
+def _random_checkpoint(folder, seed: int) -> str:
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     init_default_scope('knet')
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = MODELS.build(Config.fromfile(CONFIG).model)
     model.init_weights()
-    path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
+    path = str(folder / f'tiny_{seed}.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=1)), path)
     return path
 
 
-def _run(inference, checkpoint, root, out, *extra):
-    return inference.main([CONFIG, checkpoint, str(out), '--data-root', root, '--device', 'cpu',
-                           '--num-workers', '0', '--no-progress', *extra])
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory) -> str:
+    return _random_checkpoint(tmp_path_factory.mktemp('ckpt'), 0)
+
+
+@pytest.fixture(scope='module')
+def other_checkpoint(tmp_path_factory) -> str:
+    """Other weights of the same config."""
+    return _random_checkpoint(tmp_path_factory.mktemp('ckpt_b'), 1)
+
+
+def _run(inference, checkpoint, root, out, *extra, config=CONFIG):
+    # --threads as now: the tool sets the process's torch threads, the other tests' too.
+    return inference.main([config, checkpoint, str(out), '--data-root', root, '--device', 'cpu',
+                           '--num-workers', '0', '--no-progress', '--threads',
+                           str(torch.get_num_threads()), *extra])
 
 
 def _read(path):
@@ -98,6 +117,59 @@ def test_inference_layout_values_skip_and_evaluators(inference, checkpoint, toy_
     os.remove(out / 'final' / '0002' / '000003.png')
     assert _run(inference, checkpoint, toy_step_root, out)['frames'] == 6
     assert _run(inference, checkpoint, toy_step_root, out, '--overwrite')['frames'] == 6
+
+
+def test_stale_results_are_never_resumed(inference, checkpoint, other_checkpoint, toy_step_root,
+                                        tmp_path) -> None:
+    """The mistake: results of checkpoint A, then the same command with checkpoint B said
+    "already complete" and the evaluators scored A's predictions as B's."""
+    out = tmp_path / 'results'
+    assert _run(inference, checkpoint, toy_step_root, out)['frames'] == 6
+    manifest = read_manifest(str(out))
+    assert manifest['tool'] == 'tools/inference.py' and manifest['checkpoint'] == checkpoint
+    assert manifest['cfg_options'] == {} and len(manifest['weights_sha256']) == 64
+    cat0 = out / 'panoptic' / '2' / '000002_000000_cat.png'
+    before = cat0.read_bytes()
+
+    with pytest.raises(StaleResultsError) as error:  # other weights
+        _run(inference, other_checkpoint, toy_step_root, out)
+    assert f"checkpoint sha256 {manifest['weights_sha256'][:8]}.. != " in str(error.value)
+    with pytest.raises(StaleResultsError, match=r'cfg-options model\.test_cfg\.'
+                       r'instance_score_thr: \(absent\) != 0\.0'):  # other options
+        _run(inference, checkpoint, toy_step_root, out, '--cfg-options',
+             'model.test_cfg.instance_score_thr=0.0')
+    changed = tmp_path / 'changed.py'  # other config text
+    changed.write_text(f'_base_ = [{CONFIG!r}]\nmodel = dict(test_cfg=dict(max_per_img=7))\n')
+    with pytest.raises(StaleResultsError, match='config sha256'):
+        _run(inference, checkpoint, toy_step_root, out, config=str(changed))
+    assert cat0.read_bytes() == before and read_manifest(str(out)) == manifest
+
+    # The same weights saved again elsewhere (DDP prefixes, other meta): a valid resume.
+    saved = torch.load(checkpoint, weights_only=False)['state_dict']
+    resaved = tmp_path / 'resaved.pth'
+    torch.save(dict(state_dict={f'module.{k}': v for k, v in saved.items()}, meta={}), resaved)
+    assert _run(inference, str(resaved), toy_step_root, out) == dict(frames=0,
+                                                                     skipped_sequences=1)
+    assert read_manifest(str(out))['checkpoint'] == str(resaved)
+
+    # --overwrite redoes every sequence with B and records B.
+    assert _run(inference, other_checkpoint, toy_step_root, out, '--overwrite')['frames'] == 6
+    assert read_manifest(str(out))['weights_sha256'] != manifest['weights_sha256']
+    assert cat0.read_bytes() != before  # B's predictions (random weights of another seed)
+    # Complete sequences without a manifest (e.g. of an older version): provenance unknown.
+    os.remove(out / 'manifest.json')
+    with pytest.raises(StaleResultsError, match='no manifest.json'):
+        _run(inference, other_checkpoint, toy_step_root, out)
+
+
+def test_threads_option(inference, monkeypatch) -> None:
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    assert default_threads() == 3
+    monkeypatch.delenv('OMP_NUM_THREADS')
+    assert default_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert inference.parse_args(['c.py', 'k.pth', 'out', '--threads', '2']).threads == 2
+    with pytest.raises(SystemExit):
+        inference.parse_args(['c.py', 'k.pth', 'out', '--threads', '0'])
 
 
 def _fake_python(tmp_path) -> str:

@@ -1,6 +1,7 @@
 """tools/dist_{train,test}.sh and tools/slurm_{train,test}.sh forward their arguments as
-README.md documents: checked on a stub repository whose Python and ``srun`` print what they
-receive."""
+README.md documents, and every tools/*.sh works from any working directory: checked on a stub
+repository whose Python and ``srun`` print what they receive."""
+import os
 import subprocess
 from pathlib import Path
 
@@ -66,3 +67,47 @@ def test_usage(repo: Path, script: str, args: list) -> None:
                           text=True)
     assert proc.returncode == 1 and proc.stderr.startswith(f'usage: bash {repo}/tools/{script} ')
     assert proc.stdout == ''
+
+
+#: Prints the data root, ``PYTHONPATH``, its own path and its arguments, one per line.
+_ECHO_ENV = ('#!/usr/bin/env bash\nprintf \'%s\\n\' "KNET_DATA_ROOT=${KNET_DATA_ROOT:-}" '
+             '"PYTHONPATH=${PYTHONPATH:-}" "$0" "$@"\n')
+
+
+@pytest.mark.parametrize('script,args,tool', [
+    ('dist_train.sh', ['cfg.py', '1'], 'train.py'),
+    ('dist_test.sh', ['cfg.py', 'ckpt.pth', '1'], 'test.py'),
+    ('slurm_train.sh', ['part', 'job', 'cfg.py', 'wd'], 'train.py'),
+    ('slurm_test.sh', ['part', 'job', 'cfg.py', 'ckpt.pth'], 'test.py'),
+    ('inference.sh', ['cfg.py', 'ckpt.pth', 'out'], 'inference.py'),
+    ('evaluate_stq.sh', ['RES'], 'evaluate_stq.py'),
+    ('evaluate_vpq.sh', ['RES'], 'evaluate_vpq.py'),
+    ('visualize.sh', ['RES'], 'visualize.py')])
+def test_scripts_work_from_any_working_directory(repo: Path, tmp_path: Path, script: str,
+                                                 args: list, tool: str) -> None:
+    """Started by a relative path from the repository (``CDPATH`` set: the old root lookup
+    then printed the folder twice and the script ran nothing) and from another folder (the
+    data root was ``./datasets`` of that folder): the repository's Python, tool, packages and
+    ``datasets/`` are used; the arguments are passed as given."""
+    for stub in (repo / '.venv' / 'bin' / 'python', repo / 'bin' / 'srun'):
+        stub.write_text(_ECHO_ENV)
+    elsewhere = tmp_path / 'elsewhere' / 'deeper'
+    elsewhere.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('KNET_DATA_ROOT', 'PYTHONPATH', 'PYTHON')}
+    env.update(CDPATH=f'.:{tmp_path}', PATH=f'{repo / "bin"}{os.pathsep}{os.environ["PATH"]}')
+    for cwd in (repo, elsewhere):
+        proc = subprocess.run(['bash', os.path.relpath(repo / 'tools' / script, cwd), *args],
+                              cwd=cwd, env=env, capture_output=True, text=True, check=True)
+        data_root, pythonpath, program, *argv = proc.stdout.splitlines()
+        assert data_root == f'KNET_DATA_ROOT={repo}/datasets'
+        assert pythonpath == f'PYTHONPATH={repo}'
+        assert program in (str(repo / '.venv' / 'bin' / 'python'), str(repo / 'bin' / 'srun'))
+        assert str(repo / 'tools' / tool) in argv
+        assert ('cfg.py' if 'cfg.py' in args else 'RES') in argv
+        if script.startswith('evaluate'):
+            assert argv[-2:] == ['--gt-dir', f'{repo}/datasets/kitti-step/video_sequence/val']
+    env['KNET_DATA_ROOT'] = 'my/data'  # a data root that is set is kept as it is
+    proc = subprocess.run(['bash', str(repo / 'tools' / script), *args], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[0] == 'KNET_DATA_ROOT=my/data'

@@ -15,6 +15,7 @@ import torch
 from helpers import REPO, load_tool
 
 from knet.visualization import read_gif_frames, read_rgb
+from vseg.manifest import read_manifest, write_manifest
 
 TINY = str(REPO / 'configs' / 'tiny' / 'video-knet_tiny.py')
 SIZE = (64, 128)
@@ -24,6 +25,15 @@ LOW_THRESHOLDS = ['--cfg-options', 'model.test_cfg.instance_score_thr=0.0',
 
 
 demo = load_tool('video_demo')
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """The demo sets the process's torch threads (``--threads``): restore them for the other
+    tests."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
@@ -105,6 +115,58 @@ def test_checkpoint_without_palette_fails_clearly(frames_dir: Path, checkpoint: 
     with pytest.raises(KeyError, match='palette'):
         demo.main([str(frames_dir), str(bare), checkpoint, '--out', str(tmp_path / 'bare'),
                    '--device', 'cpu'])
+
+
+def test_reused_out_holds_only_the_new_run(frames_dir: Path, checkpoint: str, tmp_path: Path):
+    """The mistake: a second run into the same --out left the first run's frames beside its own."""
+    out = tmp_path / 'out'
+    common = [str(frames_dir), TINY, checkpoint, '--out', str(out), '--device', 'cpu']
+    demo.main(common + ['--mp4'])
+    assert len(list((out / 'panel').iterdir())) == 3 and (out / 'demo.mp4').is_file()
+    (out / 'panel' / 'notes.txt').write_text('mine')
+    (out / 'mine.png').write_bytes(b'not the demo\'s')
+    demo.main(common + ['--max-frames', '1'])
+    assert sorted(p.name for p in (out / 'panoptic' / '0').iterdir()) == [
+        '000000_000000_cat.png', '000000_000000_ins.png']
+    assert [p.name for p in (out / 'final' / '0000').iterdir()] == ['000000.png']
+    assert sorted(p.name for p in (out / 'panel').iterdir()) == ['000000_000000_panel.png',
+                                                                 'notes.txt']
+    assert not (out / 'demo.mp4').exists() and len(read_gif_frames(str(out / 'demo.gif'))) == 1
+    assert (out / 'mine.png').read_bytes() == b'not the demo\'s'
+    manifest = read_manifest(str(out))
+    assert manifest['tool'] == 'tools/video_demo.py' and manifest['checkpoint'] == checkpoint
+
+    # Another tool's results folder, or demo-named files of unknown origin: refused, untouched.
+    results = tmp_path / 'results'
+    write_manifest(str(results), dict(tool='tools/inference.py'))
+    with pytest.raises(FileExistsError, match='tools/inference.py'):
+        demo.main([str(frames_dir), TINY, checkpoint, '--out', str(results), '--device', 'cpu'])
+    unknown = tmp_path / 'unknown'
+    (unknown / 'panel').mkdir(parents=True)
+    (unknown / 'panel' / '000000_000007_panel.png').write_bytes(b'x')
+    with pytest.raises(FileExistsError, match='no manifest.json of the demo'):
+        demo.main([str(frames_dir), TINY, checkpoint, '--out', str(unknown), '--device', 'cpu'])
+    assert (unknown / 'panel' / '000000_000007_panel.png').read_bytes() == b'x'
+
+
+def test_checkpoint_of_another_model_is_refused(frames_dir: Path, tmp_path: Path):
+    """Image K-Net weights lack the video modules: an error naming the keys, no output."""
+    from mmengine.config import Config
+
+    from knet.engine.checkpoint import CheckpointMismatchError
+    from knet.registry import MODELS
+    model = MODELS.build(Config.fromfile(str(REPO / 'configs' / 'tiny' / 'knet_tiny.py')).model)
+    image_ckpt = tmp_path / 'knet.pth'
+    torch.save(dict(state_dict=model.state_dict()), image_ckpt)
+    with pytest.raises(CheckpointMismatchError) as error:
+        demo.main([str(frames_dir), TINY, str(image_ckpt), '--out', str(tmp_path / 'out'),
+                   '--device', 'cpu'])
+    lines = str(error.value).splitlines()
+    assert '0 mis-shaped, 23 missing, 0 unexpected keys (260 match)' in lines[0]
+    assert lines[1].split() == ['problem', 'key', 'checkpoint', 'shape', 'model', 'shape']
+    assert lines[2].split() == ['missing', 'embed_fcs.0.weight', '-', '(64,', '64)']
+    assert lines[22] == '... and 3 more'
+    assert not (tmp_path / 'out').exists()
 
 
 if __name__ == '__main__':

@@ -19,7 +19,9 @@ from knet.visualization import (
     id_color,
     make_panel,
     read_gif_frames,
+    video_codec,
 )
+from vseg.manifest import write_manifest
 
 H, W = 4, 6
 # (seq folder, frames); frame f of a sequence shows class f in its top-left quadrant.
@@ -132,9 +134,27 @@ def test_visualize_tool_end_to_end(results: Path):
     capture = cv2.VideoCapture(str(res / 'colorized_mp4/instance/13.mp4'))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     capture.release()
+    # H.264 (browsers play it), odd sizes padded to even for yuv420p
+    assert video_codec(str(res / 'colorized_mp4/instance/13.mp4')) == 'h264'
 
 
 def test_visualize_shell_wrapper_usage():
     proc = subprocess.run(['bash', str(REPO / 'tools' / 'visualize.sh')], capture_output=True,
                           text=True)
     assert proc.returncode == 1 and 'usage:' in proc.stderr
+
+
+def test_visualize_prints_the_results_provenance(results: Path, capsys):
+    res = results / 'res'
+    load_tool('visualize').main([str(res), '--workers', '1'])
+    assert capsys.readouterr().out.splitlines()[-2] == 'results: no manifest'
+    write_manifest(str(res), dict(config='configs/toy/x.py', config_sha256='ab' * 32,
+                                  checkpoint='/w/iter_8.pth', weights_sha256='cd' * 32,
+                                  cfg_options={}, version='0.1.0', commit='1234567890',
+                                  created='2025-01-02T10:11:12'))
+    load_tool('visualize').main([str(res), '--workers', '1'])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2] == ('results: config configs/toy/x.py (abababab), checkpoint iter_8.pth '
+                           '(weights cdcdcdcd), cfg-options none, video-knet 0.1.0 commit '
+                           '12345678, created 2025-01-02T10:11:12')
+    assert printed[-1].startswith('wrote 6 frames x 2 kinds under ')

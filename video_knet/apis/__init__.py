@@ -7,6 +7,8 @@
 * :mod:`.writer`: :class:`ResultWriter` (a :mod:`vseg.layouts` layout written on a background
   thread, :class:`BackgroundWriter`);
 * :mod:`.runner`: the Runner of ``tools/train.py`` and ``tools/test.py``;
+* :mod:`.provenance`: the manifest of a results folder (:func:`results_manifest`, the resume
+  check :func:`check_resume`);
 * :mod:`.ablation` and :mod:`.ablation_runner`: the ablation study of ``tools/ablate.py``
   (configs and their diffs, tables, figures; the stages as subprocesses). The names exported here
   are the study's entry points; the rest, e.g. ``ablation.load_config`` (a cached read-only
@@ -28,9 +30,11 @@ from .inference import (
     Frame,
     FramePrediction,
     SequenceFrames,
+    add_threads_arg,
     build_detector,
     build_inference_dataset,
     dataset_meta,
+    default_threads,
     finish_distributed,
     folder_frames,
     frame_pipeline,
@@ -47,10 +51,12 @@ from .inference import (
     sequences_of_rank,
     video_frames,
 )
+from .provenance import StaleResultsError, check_resume, results_manifest, weights_sha256
 from .runner import (
     add_common_args,
     apply_resume,
     build_runner,
+    check_runner_checkpoint,
     load_runner_config,
     prepare_cpu_distributed,
 )
@@ -66,3 +72,5 @@ __all__ = [
     'make_plans', 'open_frames', 'predict_image', 'prepare_cpu_distributed', 'results_markdown',
     'run_all', 'sequences_of_rank', 'table_groups', 'video_frames'
 ]
+__all__ += ['StaleResultsError', 'add_threads_arg', 'check_resume', 'check_runner_checkpoint',
+            'default_threads', 'results_manifest', 'weights_sha256']

@@ -18,13 +18,13 @@ at frame 0. Memory stays bounded: frames are read when they are predicted, and t
 keeps nothing of a frame once it has yielded the next one. Writing the results:
 :class:`video_knet.apis.ResultWriter`.
 """
+import argparse
 import copy
 import itertools
 import logging
 import os
 import os.path as osp
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -36,12 +36,11 @@ from mmengine.dataset import BaseDataset, Compose, pseudo_collate
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 from torch.utils.data import DataLoader
 
 import video_knet  # noqa: F401  (registers the image and video modules)
-from knet.engine import enable_full_checkpoint_loading
+from knet.engine.checkpoint import CheckpointMismatchError, compare_state_dicts, read_checkpoint
 from knet.registry import DATASETS, MODELS
 from knet.structures import PanopticDataSample
 from knet.visualization import read_rgb
@@ -80,8 +79,9 @@ class FramePrediction:
     Attributes:
         seq_id: sequence id.
         frame_id: index of the frame in its sequence.
-        semantic: (H, W) int64 dataset class ids (the ignore label, 255, where nothing is
-            predicted; 0 with the ``unassigned_class_zero`` compatibility switch).
+        semantic: (H, W) int64 dataset class ids; the pixels that no kept segment wins hold
+            what ``test_cfg.unassigned_fill`` says (class 0, the most likely class, or the
+            ignore label 255 for ``'void'``).
         instance: (H, W) int64 instance ids: track ids (0 = none) for Video K-Net, the thing
             segment's rank 1..n for image K-Net.
         labels: (n,) int64 dataset class ids of the thing segments (descending score).
@@ -138,29 +138,25 @@ def load_config(config: Union[str, Config], cfg_options: Optional[Dict[str, Any]
 
 def load_weights(model: nn.Module, checkpoint: str, config_name: str = 'the config'
                  ) -> Dict[str, Any]:
-    """Load a checkpoint's weights into ``model`` (non-strict; mismatches reported on stderr).
+    """Load a checkpoint's weights into ``model``, strictly.
 
     Accepts the checkpoints of ``tools/train.py`` and those converted from the original code by
     ``tools/convert_checkpoint.py`` (``state_dict``, optional ``module.`` prefixes).
 
     Returns:
         the loaded checkpoint dict (``meta`` holds the config and dataset metainfo of ours).
+
+    Raises:
+        CheckpointMismatchError: a key of the model is missing from the checkpoint, a key of
+            the checkpoint is not the model's, or a shape differs; the message holds the table
+            of those keys (:class:`knet.engine.checkpoint.KeyMismatch`).
     """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file {checkpoint} does not exist')
-    enable_full_checkpoint_loading()
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise TypeError(f'{checkpoint}: expected a checkpoint dict with a state_dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    if not set(state) & set(model.state_dict()):
-        raise ValueError(f'{checkpoint}: no key matches the model of {config_name}')
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    for title, keys in (('missing in checkpoint', missing), ('unexpected', unexpected)):
-        if keys:
-            print(f'[inference] {len(keys)} keys {title}, e.g. {list(keys)[:5]}',
-                  file=sys.stderr)
+    ckpt, state = read_checkpoint(checkpoint)
+    mismatch = compare_state_dicts(state, model.state_dict())
+    if mismatch:
+        raise CheckpointMismatchError(checkpoint, config_name, mismatch,
+                                      'inference needs every weight of the model and no other')
+    model.load_state_dict(state, strict=False)  # compare_state_dicts checked every key
     return ckpt
 
 
@@ -369,6 +365,34 @@ def inference_dataset(model: BaseModel, dataset: BaseDataset, indices: Sequence[
             samples = model.test_step(data)
         for sample in samples:
             yield FramePrediction.from_sample(sample)
+
+
+def default_threads() -> int:
+    """Torch threads of the inference tools without ``--threads``: ``OMP_NUM_THREADS`` when set,
+    else half the CPU cores this process may use (at least 1).
+
+    Half, because the data-loading workers and the PNG writer thread need the rest: on a 2-core
+    machine shared with other processes, 60 toy frames (``configs/toy/video-knet_r18_toy.py``,
+    128x416) took 3.1-3.8 s with 1 thread and 2.3-10.7 s with 2 (faster only while nothing
+    else ran; README, "Video demo").
+    """
+    env = os.environ.get('OMP_NUM_THREADS', '')
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    return max(1, (cores or 1) // 2)
+
+
+def add_threads_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--threads N`` (default :func:`default_threads`) to a tool's ``parser``."""
+    def positive(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}')
+        return int(text)
+
+    parser.add_argument('--threads', type=positive, default=default_threads(),
+                        help='torch threads of the forward pass (default %(default)s: '
+                        'OMP_NUM_THREADS if set, else half the CPU cores)')
 
 
 def init_distributed(device: str, local_rank: int = 0) -> str:

@@ -2,21 +2,32 @@
 
 :func:`add_common_args` adds the options both tools share, :func:`load_runner_config` turns them
 into a config, :func:`apply_resume` translates ``--resume`` / ``--load-from`` and
-:func:`build_runner` builds the Runner (CPU-only ``--launcher pytorch`` included). Loading our
-own checkpoints on torch >= 2.6 needs :func:`knet.engine.enable_full_checkpoint_loading`, which
-the tools call first.
+:func:`build_runner` builds the Runner (CPU-only ``--launcher pytorch`` included) and
+:func:`check_runner_checkpoint` compares the checkpoint the Runner will load with its model before
+anything runs (mmengine itself only logs warnings and loads what fits). Loading our own
+checkpoints on torch >= 2.6 needs :func:`knet.engine.enable_full_checkpoint_loading`, which the
+tools call first.
 """
 import argparse
 import os
 import os.path as osp
+import sys
 from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.dist import get_rank
+from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 import video_knet  # noqa: F401  (registers the image and video modules)
+from knet.engine.checkpoint import (
+    CheckpointMismatchError,
+    KeyMismatch,
+    compare_state_dicts,
+    read_checkpoint,
+)
 
 #: Registry scope of the configs.
 DEFAULT_SCOPE = 'knet'
@@ -113,3 +124,33 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def check_runner_checkpoint(runner: Runner, checkpoint: str, keys_may_differ: bool = False,
+                            shapes_may_differ: bool = False, hint: str = '') -> KeyMismatch:
+    """Compare ``checkpoint`` with the Runner's model before the Runner loads it.
+
+    Prints the table of the differing keys (:meth:`KeyMismatch.table`, on rank 0) when some
+    differ but are allowed, e.g. a K-Net image checkpoint into Video K-Net, which lacks the video
+    modules (``keys_may_differ``).
+
+    Args:
+        runner: the Runner (its model, unwrapped from DDP).
+        checkpoint: the file the Runner will load (``load_from`` or the resumed one).
+        keys_may_differ: missing and unexpected keys are allowed.
+        shapes_may_differ: mis-shaped keys are allowed (mmengine then skips them).
+        hint: added to the error, e.g. which option allows the mismatch.
+
+    Raises:
+        CheckpointMismatchError: a difference that is not allowed (the table in its message).
+    """
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    mismatch = compare_state_dicts(read_checkpoint(checkpoint)[1], model.state_dict())
+    name = runner.cfg.filename or 'the config'
+    if (mismatch.mis_shaped and not shapes_may_differ) or (
+            (mismatch.missing or mismatch.unexpected) and not keys_may_differ):
+        raise CheckpointMismatchError(checkpoint, name, mismatch, hint)
+    if mismatch and get_rank() == 0:
+        print(f'checkpoint {checkpoint} loads partially into the model of {name}: '
+              f'{mismatch.counts()}\n{mismatch.table()}', file=sys.stderr, flush=True)
+    return mismatch

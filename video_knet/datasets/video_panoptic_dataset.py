@@ -7,13 +7,17 @@ dropped and the pairs stay fixed for the whole training. ``resample_each_epoch=T
 "modern" behavioural change: a key is kept when at least ``num_ref_frames`` offsets are valid and
 the reference is drawn among those valid offsets every time the sample is fetched.
 
+An offset that finds no reference for any key of the split (e.g. ``ref_seq_index=[100]`` on
+sequences of 20 frames), or a split of which no clip remains, is an error when the dataset is
+built, naming ``ref_seq_index`` and the longest sequence (:func:`check_reachable_offsets`).
+
 A clip data info is ``dict(frames=[key_info, ref_info, ...], seq_id, seq_name, frame_id (the
 key's), ref_offsets, **label_info)``; see :class:`knet.datasets.PanopticFrameDataset` for the
 frame info.
 """
 import random
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -52,6 +56,32 @@ def warn_frame_gaps(frames: Sequence[dict]) -> None:
             warnings.warn(f'sequence {seq_name}: {len(missing)} missing frame number(s), first '
                           f'{missing[:5]}; references across a gap are treated as absent',
                           stacklevel=2)
+
+
+def _longest_sequence(frames: Sequence[dict]) -> str:
+    """``sequence NAME (N frames)`` of the sequence with the most frames."""
+    counts = Counter(frame['seq_name'] for frame in frames)
+    name, count = max(counts.items(), key=lambda item: (item[1], item[0]))
+    return f'sequence {name} ({count} frames, {len(counts)} sequence(s) in all)'
+
+
+def check_reachable_offsets(offsets: Sequence[int], frames: Sequence[dict],
+                            where: str) -> None:
+    """Raise a ValueError naming ``ref_seq_index`` when an offset finds no reference frame for
+    any key of ``frames`` (the reference must be a frame of the key's sequence).
+
+    Args:
+        offsets: the ``ref_seq_index`` offsets.
+        frames: the frame infos of the split (``seq_name``, ``frame_id``), not empty.
+        where: the split, as named in the error (e.g. ``'split train of data/kitti-step'``).
+    """
+    present = {(frame['seq_name'], frame['frame_id']) for frame in frames}
+    unreachable = [offset for offset in offsets
+                   if not any((seq, frame + offset) in present for seq, frame in present)]
+    if unreachable:
+        raise ValueError(f'ref_seq_index={list(offsets)}: offset(s) {unreachable} can never '
+                         f'find a reference frame in {where}: its longest sequence is '
+                         f'{_longest_sequence(frames)}; use offsets the sequences can hold')
 
 
 class VideoPanopticDataset(PanopticFrameDataset):
@@ -93,11 +123,20 @@ class VideoPanopticDataset(PanopticFrameDataset):
         info = self.label_info()
         if self.ref_seq_index is None:
             return [dict(frame, **info) for frame in frames]
+        where = f'split {self.split} of {self.data_root}'
+        if frames:
+            check_reachable_offsets(self.ref_pool, frames, where)
         index = {(frame['seq_name'], frame['frame_id']): frame for frame in frames}
         build = self._candidate_clip if self.resample_each_epoch else self._fixed_clip
         rng = random.Random(self.seed)
-        clips = [build(frame, index, rng) for frame in frames]
-        return [dict(clip, **info) for clip in clips if clip is not None]
+        clips = [clip for clip in (build(frame, index, rng) for frame in frames)
+                 if clip is not None]
+        if frames and not clips:
+            raise ValueError(f'ref_seq_index={list(self.ref_pool)} with num_ref_frames='
+                             f'{self.num_ref_frames}: no key frame of {where} has its '
+                             f'reference frame(s); its longest sequence is '
+                             f'{_longest_sequence(frames)}')
+        return [dict(clip, **info) for clip in clips]
 
     def _fixed_clip(self, key: dict, index: Dict[_FrameKey, dict],
                     rng: random.Random) -> Optional[dict]:

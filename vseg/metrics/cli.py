@@ -1,9 +1,10 @@
 """The evaluator command lines (``tools/evaluate_stq.py``, ``tools/evaluate_vpq.py``).
 
 Each ``*_main(argv)`` parses its options (:func:`vseg.metrics.evaluate.add_common_args` plus its
-own), evaluates, prints readable tables in percent ending with the headline line, optionally
-writes the figures as JSON (fractions; NaN as null) and returns the result dict. Only NumPy and
-OpenCV are imported, so ``--help`` answers at once.
+own), evaluates, prints readable tables in percent, the provenance line of the results folder
+and, last, the headline line; only then it writes the figures as JSON if asked (fractions; NaN
+as null) and returns the result dict. Only NumPy and OpenCV are imported, so ``--help`` answers
+at once.
 """
 import argparse
 from typing import List, Optional
@@ -17,7 +18,7 @@ from .evaluate import (
     resolve_setup,
 )
 from .stq import STQuality
-from .vpq import VideoPanopticQuality
+from .vpq import VideoPanopticQuality, check_window_sizes
 
 
 def stq_report(result: dict, class_names: List[str], legacy: bool) -> str:
@@ -85,4 +86,5 @@ def vpq_main(argv: Optional[List[str]] = None) -> dict:
     return evaluate_results(
         args, setup, metric, lambda result: vpq_report(result, setup.class_names,
                                                        metric.thing_ids),
+        check=lambda sequences: check_window_sizes(metric.window_sizes, sequences),
         window_sizes=metric.window_sizes, thing_ids=metric.thing_ids)

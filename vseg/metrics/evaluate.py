@@ -11,21 +11,24 @@ need. Nothing here imports torch or mmengine.
 """
 import argparse
 import hashlib
+import io
 import json
 import math
 import multiprocessing
 import os
 import sys
-from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from ..formats import get_format
-from ..layouts import get_layout, layout_names
+from ..io import write_bytes_atomic, write_text_atomic
+from ..layouts import frames_by_sequence, get_layout, layout_names
+from ..manifest import results_summary
 from ..metainfo import dataset_metainfo, dataset_names
 from ..panoptic import LABEL_DIVISOR
 from .pairs import PairTable, concat_tables, count_pairs
+from .vpq import frame_gaps
 
 
 class FrameFiles(NamedTuple):
@@ -144,7 +147,7 @@ def iter_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
             bar.close()
 
 
-def _fingerprint(frames: Sequence[FrameFiles], reading: Reading) -> str:
+def tables_fingerprint(frames: Sequence[FrameFiles], reading: Reading) -> str:
     """Hash of the input files (path, size, mtime) and the reading, to validate a cache."""
     items: List[object] = [list(reading)]
     for frame in frames:
@@ -154,8 +157,10 @@ def _fingerprint(frames: Sequence[FrameFiles], reading: Reading) -> str:
     return hashlib.sha1(json.dumps(items).encode()).hexdigest()
 
 
-def _load_cache(path: str, fingerprint: str, num_frames: int) -> Optional[List[PairTable]]:
-    """The cached tables if ``path`` holds tables of exactly these input files, else None."""
+def load_tables_cache(path: str, fingerprint: str,
+                      num_frames: int) -> Optional[List[PairTable]]:
+    """The tables saved by :func:`save_tables_cache` if ``path`` holds tables of exactly these
+    input files (same paths, sizes and modification times: ``fingerprint``), else None."""
     if not os.path.isfile(path):
         return None
     with np.load(path) as data:
@@ -167,37 +172,14 @@ def _load_cache(path: str, fingerprint: str, num_frames: int) -> Optional[List[P
             for start, end in zip(offsets[:-1], offsets[1:])]
 
 
-def read_pair_tables(frames: Sequence[FrameFiles], workers: int = 1,
-                     reading: Reading = Reading(), progress: bool = True,
-                     cache: Optional[str] = None) -> Iterator[Tuple[FrameFiles, PairTable]]:
-    """:func:`iter_pair_tables`, optionally through a cache file shared by the evaluators.
-
-    With ``cache``, tables saved by an earlier run over the same files (same paths, sizes and
-    modification times) are loaded instead of decoding the PNGs again, so running
-    ``evaluate_stq.py`` then ``evaluate_vpq.py`` decodes every frame once; otherwise the tables
-    are computed and then written to ``cache`` (an ``.npz`` file of a few MB for KITTI-STEP val).
-    """
-    fingerprint = _fingerprint(frames, reading) if cache else ''
-    cached = _load_cache(cache, fingerprint, len(frames)) if cache else None
-    if cached is not None:
-        yield from zip(frames, cached)
-        return
-    tables = []
-    for frame, table in iter_pair_tables(frames, workers, reading, progress):
-        tables.append(table)
-        yield frame, table
-    if cache:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        offsets = np.cumsum([0] + [len(t.counts) for t in tables])
-        tmp = f'{cache}.tmp{os.getpid()}'
-        try:
-            with open(tmp, 'wb') as f:
-                np.savez(f, fingerprint=np.array(fingerprint), offsets=offsets,
-                         **concat_tables(tables)._asdict())
-            os.replace(tmp, cache)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+def save_tables_cache(path: str, fingerprint: str, tables: Sequence[PairTable]) -> None:
+    """Save the pair tables of every frame to ``path`` (``.npz``, a few MB for KITTI-STEP val),
+    atomically, so that a second evaluator over the same files skips PNG decoding."""
+    offsets = np.cumsum([0] + [len(t.counts) for t in tables])
+    buffer = io.BytesIO()
+    np.savez(buffer, fingerprint=np.array(fingerprint), offsets=offsets,
+             **concat_tables(tables)._asdict())
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def default_workers() -> int:
@@ -221,16 +203,7 @@ def to_jsonable(value: object) -> object:
 
 def write_json(path: str, result: dict) -> None:
     """Write a result dict as JSON (NaN written as null), atomically."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(result), indent=2, allow_nan=False)
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_text_atomic(path, json.dumps(to_jsonable(result), indent=2, allow_nan=False))
 
 
 def percent(value: Optional[float]) -> str:
@@ -309,42 +282,87 @@ def resolve_setup(args: argparse.Namespace) -> EvalSetup:
 class PairMetric(Protocol):
     """What :func:`evaluate_results` needs of a metric (``STQuality``, ``VideoPanopticQuality``)."""
 
-    def update_pairs(self, table: PairTable, sequence_id: int) -> None:
+    def update_pairs(self, table: PairTable, sequence_id: int, frame_id: Optional[int]) -> None:
         ...
 
     def result(self) -> dict:
         ...
 
 
+def warn_frame_gaps(sequences: Dict[int, List[int]]) -> Dict[int, List[Tuple[int, int]]]:
+    """Print a warning (stderr) naming every sequence with a frame gap; returns the gaps.
+
+    Args:
+        sequences: ``{sequence: increasing frame numbers}`` of the evaluated frames.
+
+    Returns:
+        ``{sequence: [(last frame before, first frame after), ...]}`` of the sequences with gaps.
+    """
+    gaps = {seq: found for seq, frames in sequences.items() if (found := frame_gaps(frames))}
+    for seq, found in gaps.items():
+        where = ', '.join(f'after frame {a} the next is {b}' for a, b in found)
+        print(f'warning: sequence {seq} has a frame gap ({where}): STQ tubes span it, VPQ '
+              'windows do not', file=sys.stderr, flush=True)
+    return gaps
+
+
+def pair_tables(frames: Sequence[FrameFiles], args: argparse.Namespace,
+                reading: Reading) -> Tuple[List[PairTable], Callable[[], None]]:
+    """The pair tables of ``frames`` (from ``args.tables_cache`` when it holds them), and the
+    function that saves them there afterwards (a no-op when loaded or not asked for)."""
+    cache = args.tables_cache
+    fingerprint = tables_fingerprint(frames, reading) if cache else ''
+    cached = load_tables_cache(cache, fingerprint, len(frames)) if cache else None
+    if cached is not None:
+        return cached, lambda: None
+    tables = [table for _, table in iter_pair_tables(frames, args.workers, reading,
+                                                     progress=not args.no_progress)]
+    if not cache:
+        return tables, lambda: None
+    return tables, lambda: save_tables_cache(cache, fingerprint, tables)
+
+
 def evaluate_results(args: argparse.Namespace, setup: EvalSetup, metric: PairMetric,
-                     report: Callable[[dict], str], **summary: object) -> dict:
+                     report: Callable[[dict], str],
+                     check: Optional[Callable[[Dict[int, List[int]]], None]] = None,
+                     **summary: object) -> dict:
     """The shared run of ``tools/evaluate_stq.py`` and ``tools/evaluate_vpq.py``.
 
     Pairs the frames of ``args.results_dir`` and ``setup.gt_dir`` (options of
-    :func:`add_common_args`), feeds their pair tables to ``metric`` sequence by sequence, adds
-    ``summary``, ``dataset`` and ``num_frames`` to the result, writes it to ``args.json`` if
-    given and prints ``report(result)`` (ending with the headline line).
+    :func:`add_common_args`), warns about frame gaps, runs ``check`` on ``{sequence: frame
+    numbers}`` (before any PNG is decoded), feeds the pair tables to ``metric`` and adds
+    ``summary``, ``dataset``, ``num_frames`` and ``frame_gaps`` to the result. Then it prints
+    ``report(result)`` with the results folder's provenance (:mod:`vseg.manifest`) before the
+    headline line, which stays the last line, and only then writes ``args.json`` and the pair
+    tables cache: a failing write is an error after the figures.
 
     Returns:
-        the metric's result dict, with ``summary``, ``dataset`` and ``num_frames``.
+        the metric's result dict, with ``summary``, ``dataset``, ``num_frames`` and
+        ``frame_gaps``.
     """
     frames = pair_frames(args.results_dir, setup.gt_dir, args.sequences, setup.reading)
-    tables = read_pair_tables(frames, args.workers, setup.reading,
-                              progress=not args.no_progress, cache=args.tables_cache)
-    for frame, table in tables:
-        metric.update_pairs(table, frame.seq_id)
+    sequences = frames_by_sequence((frame.seq_id, frame.frame_id) for frame in frames)
+    gaps = warn_frame_gaps(sequences)
+    if check is not None:
+        check(sequences)
+    tables, save_cache = pair_tables(frames, args, setup.reading)
+    for frame, table in zip(frames, tables):
+        metric.update_pairs(table, frame.seq_id, frame.frame_id)
     result = metric.result()
-    result.update(summary, dataset=args.dataset, num_frames=len(frames))
+    result.update(summary, dataset=args.dataset, num_frames=len(frames), frame_gaps=gaps)
+    *tables_text, headline = report(result).split('\n')
+    print('\n'.join(tables_text + [results_summary(args.results_dir), headline]), flush=True)
     if args.json:
         write_json(args.json, result)
-        print(f'wrote {args.json}')
-    print(report(result), flush=True)
+        print(f'wrote {args.json}', file=sys.stderr)
+    save_cache()
     return result
 
 
 def run_tool(main: Callable[[], object]) -> None:
-    """Run a tool's ``main()``; input errors end it with ``error: ...`` and exit status 1."""
+    """Run a tool's ``main()``; input errors and failed writes end it with ``error: ...`` and
+    exit status 1."""
     try:
         main()
-    except (FileNotFoundError, ValueError, RuntimeError, KeyError, NotImplementedError) as error:
+    except (OSError, ValueError, RuntimeError, KeyError, NotImplementedError) as error:
         sys.exit(f'error: {error}')

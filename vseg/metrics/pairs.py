@@ -8,7 +8,7 @@ step; it is done once per frame and shared by both metrics.
 
 Panoptic ids are ``semantic * label_divisor + instance`` (STEP: ``semantic << 16 | instance``).
 """
-from typing import NamedTuple, Sequence
+from typing import Hashable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -100,3 +100,23 @@ def check_class_ids(ids: np.ndarray, label_divisor: int, num_classes: int, ignor
         raise ValueError(f'{what}: semantic classes {sorted(set(classes[bad].tolist()))} are '
                          f'neither in 0..{num_classes - 1} nor the ignore label {ignore_label}')
     return classes
+
+
+def next_frame_id(previous: Optional[int], frame_id: Optional[int],
+                  sequence_id: Hashable) -> int:
+    """The number of the next frame of a sequence, checked to come after ``previous``.
+
+    Args:
+        previous: number of the sequence's last frame so far (None before its first frame).
+        frame_id: number of the new frame, or None for "the one after ``previous``" (0 first).
+        sequence_id: names the sequence in the error.
+
+    Raises:
+        ValueError: ``frame_id`` is not after ``previous`` (frames out of order or repeated).
+    """
+    if frame_id is None:
+        return 0 if previous is None else previous + 1
+    if previous is not None and int(frame_id) <= previous:
+        raise ValueError(f'sequence {sequence_id}: frame {frame_id} given after frame '
+                         f'{previous}; frames of a sequence must come once each, in order')
+    return int(frame_id)

@@ -18,12 +18,12 @@ An "image" is any set of pixels given as pair-table entries with one image index
 :class:`PanopticQuality`, a window of k frames for :class:`vseg.metrics.vpq.VideoPanopticQuality`
 (docs/metrics.md).
 """
-from typing import Any, Dict, Hashable, List, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..panoptic import IGNORE_LABEL, LABEL_DIVISOR
-from .pairs import PairTable, check_class_ids, count_pairs
+from .pairs import PairTable, check_class_ids, count_pairs, next_frame_id
 
 _EPS = 1e-10  # the reference's guard in SQ and RQ (VPSNet ``pq_average``)
 #: Names of the per-class statistics.
@@ -133,15 +133,18 @@ class PanopticQuality:
     def reset(self) -> None:
         """Forget every image."""
         self._totals = self._zero_totals()
+        self._last_frame: Dict[Hashable, int] = {}
 
     def _zero_totals(self) -> Dict[str, np.ndarray]:
         totals = {name: np.zeros(self.num_classes) for name in STATS}
         totals['num_images'] = np.array(0)
         return totals
 
-    def update(self, gt: np.ndarray, pred: np.ndarray, sequence_id: Hashable = 0) -> None:
-        """Add one frame: (H, W) ground-truth and predicted panoptic ids."""
-        self.update_pairs(count_pairs(gt, pred), sequence_id)
+    def update(self, gt: np.ndarray, pred: np.ndarray, sequence_id: Hashable = 0,
+               frame_id: Optional[int] = None) -> None:
+        """Add one frame: (H, W) ground-truth and predicted panoptic ids (see
+        :meth:`update_pairs`)."""
+        self.update_pairs(count_pairs(gt, pred), sequence_id, frame_id)
 
     def _check(self, table: PairTable, sequence_id: Hashable) -> None:
         check_class_ids(table.gt_ids, self.label_divisor, self.num_classes, self.ignore_label,
@@ -149,9 +152,19 @@ class PanopticQuality:
         check_class_ids(table.pred_ids, self.label_divisor, self.num_classes, self.ignore_label,
                         f'prediction of sequence {sequence_id}')
 
-    def update_pairs(self, table: PairTable, sequence_id: Hashable = 0) -> None:
-        """Add one frame given as its :class:`PairTable` (``sequence_id`` names it in errors)."""
+    def update_pairs(self, table: PairTable, sequence_id: Hashable = 0,
+                     frame_id: Optional[int] = None) -> None:
+        """Add one frame given as its :class:`PairTable`.
+
+        Args:
+            table: the frame's pair table.
+            sequence_id: its sequence (names it in errors).
+            frame_id: its frame number: when given, a frame given twice or out of order is an
+                error (it would count twice).
+        """
         self._check(table, sequence_id)
+        self._last_frame[sequence_id] = next_frame_id(self._last_frame.get(sequence_id),
+                                                      frame_id, sequence_id)
         stats = segment_stats(np.zeros(len(table.counts), dtype=np.int64), *table,
                               self.num_classes, self.ignore_label, self.label_divisor)
         for name in STATS:

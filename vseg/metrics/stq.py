@@ -21,12 +21,12 @@ specification and works on per-frame :class:`PairTable` s instead of pixels.
 If no valid ground-truth pixel and no prediction on one exists, SQ (and so STQ) is NaN.
 """
 from collections import defaultdict
-from typing import Dict, Hashable, List, Sequence, Tuple
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..panoptic import IGNORE_LABEL, LABEL_DIVISOR
-from .pairs import PairTable, check_class_ids, count_pairs
+from .pairs import PairTable, check_class_ids, count_pairs, next_frame_id
 
 
 def _add_counts(store: Dict, keys: list, counts: list) -> None:
@@ -84,19 +84,26 @@ class STQuality:
         self._pred_sizes: Dict[Hashable, dict] = defaultdict(dict)
         self._intersections: Dict[Hashable, dict] = defaultdict(dict)
         self._num_frames: Dict[Hashable, int] = defaultdict(int)
+        self._last_frame: Dict[Hashable, int] = {}
 
-    def update(self, gt: np.ndarray, pred: np.ndarray, sequence_id: Hashable = 0) -> None:
+    def update(self, gt: np.ndarray, pred: np.ndarray, sequence_id: Hashable = 0,
+               frame_id: Optional[int] = None) -> None:
         """Add one frame.
 
         Args:
             gt: (H, W) ground-truth panoptic ids.
             pred: (H, W) predicted panoptic ids.
             sequence_id: the sequence the frame belongs to (tubes never cross sequences).
+            frame_id: the frame's number: when given, a frame given twice or out of order is an
+                error (it would count twice); tubes span the whole sequence, gaps included.
         """
-        self.update_pairs(count_pairs(gt, pred), sequence_id)
+        self.update_pairs(count_pairs(gt, pred), sequence_id, frame_id)
 
-    def update_pairs(self, table: PairTable, sequence_id: Hashable = 0) -> None:
+    def update_pairs(self, table: PairTable, sequence_id: Hashable = 0,
+                     frame_id: Optional[int] = None) -> None:
         """Add one frame given as its :class:`PairTable` (same result as :meth:`update`)."""
+        self._last_frame[sequence_id] = next_frame_id(self._last_frame.get(sequence_id),
+                                                      frame_id, sequence_id)
         gt_ids, pred_ids, counts = table
         gt_cls = check_class_ids(gt_ids, self.label_divisor, self.num_classes, self.ignore_label,
                                  f'ground truth of sequence {sequence_id}')

@@ -24,17 +24,18 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
-from knet.compat import check_renamed_keys, compat_enabled
+from knet.compat import check_renamed_keys, compat_switches
 from knet.models.heads.mask_targets import MaskTargets, build_mask_targets
 from knet.models.heads.outputs import FrameOutput
 from knet.models.heads.utils import ConfigType, OptConfigType
+from knet.models.options import check_config_keys, check_keys
 from knet.models.postprocess import (
     MergeBackend,
     MergeSettings,
     PanopticFusionResult,
     build_merge_backend,
 )
-from knet.registry import MODELS
+from knet.registry import MODELS, TASK_UTILS
 from knet.structures import IGNORE_LABEL, PanopticDataSample
 
 
@@ -60,6 +61,24 @@ def set_head_settings(cfg: ConfigType, name: str, settings: Dict[str, Tuple[Any,
     return cfg
 
 
+#: Keys of one assignment step of ``train_cfg`` (the RPN, a stage, the tracking targets).
+ASSIGNMENT_KEYS = ('assigner', 'sampler')
+
+
+def check_assignment_cfg(cfg: Any, where: str) -> None:
+    """Check one assignment step ``dict(assigner=..., sampler=...)`` of ``train_cfg``.
+
+    Raises KeyError for another or a missing key, and for a key that the assigner or sampler
+    class (or a cost config inside the assigner) does not take, naming its path ``where.*``
+    (:func:`knet.models.options.check_config_keys`); TypeError when ``cfg`` is no dict.
+    """
+    if not isinstance(cfg, dict):
+        raise TypeError(f'{where} must be dict(assigner=..., sampler=...), got {cfg!r}')
+    check_keys(cfg, ASSIGNMENT_KEYS, where, required=ASSIGNMENT_KEYS)
+    for key in ASSIGNMENT_KEYS:
+        check_config_keys(cfg[key], TASK_UTILS, f'{where}.{key}')
+
+
 @MODELS.register_module()
 class KNet(BaseModel):
     """backbone -> neck -> kernel head (``rpn_head``) -> iterative head (``roi_head``).
@@ -80,18 +99,22 @@ class KNet(BaseModel):
             semantic FPN); the heads upsample their masks by
             ``mask_feat_stride / mask_assign_stride``.
         ignore_label: void label of ``gt_sem_seg`` and of the output semantic map.
-        train_cfg: ``dict(rpn=dict(assigner, sampler), rcnn=dict(assigner, sampler) | list)``.
+        train_cfg: ``dict(rpn=dict(assigner, sampler), rcnn=dict(assigner, sampler) | list)``
+            (the keys of :attr:`TRAIN_CFG_KEYS`, each checked by :func:`check_assignment_cfg`).
         test_cfg: the merge settings of :class:`MergeSettings` (``instance_score_thr``,
             ``overlap_thr``, ``mask_thr``, ``max_per_img``, ``merge_order``,
-            ``merge_backend``) and the options of :attr:`TEST_CFG_OPTIONS` (``compat``: the
-            switches restoring the original's behaviour, :mod:`knet.compat`); missing keys take
-            their defaults, unknown keys raise KeyError.
+            ``merge_backend``, ``unassigned_fill``) and the options of
+            :attr:`TEST_CFG_OPTIONS` (``compat``: the switches restoring the original's
+            behaviour, :mod:`knet.compat`); missing keys take their defaults; unknown keys,
+            values of the wrong type or out of range raise when the model is built.
         data_preprocessor: data preprocessor config (``KNetDataPreprocessor``).
         init_cfg: mmengine init config.
     """
 
     #: ``test_cfg`` options of the detector besides the merge settings, with their defaults.
     TEST_CFG_OPTIONS: Dict[str, Any] = dict(compat=None)
+    #: The steps of ``train_cfg``: the kernel head's (``rpn``) and the stages' (``rcnn``).
+    TRAIN_CFG_KEYS: Tuple[str, ...] = ('rpn', 'rcnn')
 
     def __init__(self,
                  backbone: ConfigType,
@@ -121,9 +144,12 @@ class KNet(BaseModel):
         self.mask_feat_stride = mask_feat_stride
         self.ignore_label = ignore_label
         self.class_ids = self._check_class_ids(class_ids)
+        if train_cfg is not None:
+            self.check_train_cfg(train_cfg)
         self.train_cfg = train_cfg
         check_renamed_keys(test_cfg or {})
         self.test_cfg = {**asdict(MergeSettings()), **self.TEST_CFG_OPTIONS, **(test_cfg or {})}
+        compat_switches(self.test_cfg)  # fails now on a wrong switch, not at the first frame
         self._merge_backend = build_merge_backend(self.merge_settings().merge_backend)
 
         self.backbone = MODELS.build(backbone)
@@ -140,6 +166,22 @@ class KNet(BaseModel):
             raise ValueError(f'class_ids must hold {self.num_classes} distinct dataset ids '
                              f'(one per model label), got {class_ids}')
         return class_ids
+
+    def check_train_cfg(self, train_cfg: ConfigType) -> None:
+        """Check the keys of ``train_cfg`` (:attr:`TRAIN_CFG_KEYS`) and of each step.
+
+        ``rcnn`` is one step for every stage or a list of them (its length is checked by the
+        iterative head). Raises KeyError naming the first unknown or missing key by its path.
+        """
+        check_keys(train_cfg, self.TRAIN_CFG_KEYS, 'model.train_cfg',
+                   required=self.TRAIN_CFG_KEYS)
+        for key in self.TRAIN_CFG_KEYS:
+            steps = train_cfg[key]
+            if isinstance(steps, (list, tuple)):
+                for s, step in enumerate(steps):
+                    check_assignment_cfg(step, f'model.train_cfg.{key}.{s}')
+            else:
+                check_assignment_cfg(steps, f'model.train_cfg.{key}')
 
     def _class_settings(self) -> Dict[str, Tuple[Any, str]]:
         """The class counts every head receives, with their origin (for errors)."""
@@ -327,12 +369,13 @@ class KNet(BaseModel):
         """Map model labels (``num_classes`` = unassigned, as the merge marks them) to dataset
         class ids.
 
-        Unassigned pixels become ``ignore_label``, or 0 with the compatibility switch
-        ``test_cfg['compat']['unassigned_class_zero']`` (as the original, which initialises its
-        semantic map with zeros; :mod:`knet.compat`).
+        Unassigned pixels become ``ignore_label`` (``test_cfg['unassigned_fill'] == 'void'``;
+        with ``'argmax'`` the merge leaves none unless it had no candidate at all), or dataset
+        class 0 with ``'legacy'`` (as the original, which initialises its semantic map with
+        zeros).
         """
-        zero = compat_enabled(self.test_cfg, 'unassigned_class_zero')
-        unassigned = 0 if zero else self.ignore_label
+        legacy = self.merge_settings().unassigned_fill == 'legacy'
+        unassigned = 0 if legacy else self.ignore_label
         lut = labels.new_full((self.num_classes + 1, ), unassigned)
         lut[:self.num_classes] = torch.as_tensor(self.class_ids, device=labels.device)
         return lut[labels.long()]

@@ -49,8 +49,9 @@ class KernelIterHead(BaseModule):
             ``self.mask_head`` (keys ``mask_head.{s}.*``).
         train_cfg: per-stage ``dict(assigner=..., sampler=...)`` (one dict replicated, or a
             list); needed by :meth:`loss` only.
-        test_cfg: unused here (post-processing lives in the detector); accepted for config
-            symmetry.
+        test_cfg: must be None: the post-processing settings are the detector's
+            ``model.test_cfg`` (:class:`~knet.models.postprocess.MergeSettings`); the original
+            configs passed them here, where they would be silently ignored.
         init_cfg: mmengine init config.
     """
 
@@ -65,6 +66,10 @@ class KernelIterHead(BaseModule):
                  test_cfg: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if test_cfg is not None:
+            raise ValueError(f'roi_head.test_cfg {test_cfg!r} would be ignored: the panoptic '
+                             'merge settings are model.test_cfg (instance_score_thr, '
+                             'overlap_thr, mask_thr, max_per_img, ...); remove roi_head.test_cfg')
         self.num_stages = num_stages
         self.stage_loss_weights = list(stage_loss_weights or [1.0] * num_stages)
         if len(self.stage_loss_weights) != num_stages:
@@ -75,7 +80,6 @@ class KernelIterHead(BaseModule):
         self.mask_head = ModuleList(
             MODELS.build(cfg) for cfg in per_stage_configs(mask_head, num_stages, 'mask_head'))
         self.train_cfg = train_cfg
-        self.test_cfg = test_cfg
         if train_cfg is not None:
             stage_cfgs = per_stage_configs(train_cfg, num_stages, 'train_cfg')
             self.assigners = [TASK_UTILS.build(cfg['assigner']) for cfg in stage_cfgs]

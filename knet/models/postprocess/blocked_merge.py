@@ -128,7 +128,8 @@ def blocked_merge_things_stuff(cls_scores: Tensor, masks: Union[Tensor, Upsample
         return merge_things_stuff(cls_scores, masks.dense(), num_thing_kernels,
                                   num_thing_classes, settings)
     winner, keep = _joint_winners(cand, masks, settings)
-    return build_result(cand, winner, keep, cls_scores.size(1))
+    fill = winner if settings.unassigned_fill == 'argmax' else None
+    return build_result(cand, winner, keep, cls_scores.size(1), fill)
 
 
 class BlockedMerge:

@@ -21,20 +21,25 @@ winner, so the keep decisions are independent of each other; the order only numb
 segments (descending score), which we keep.
 
 Unassigned pixels get the label ``C`` (the number of classes, one past the last model label) in
-the *model-label* semantic map, so no class count is excluded. The caller maps model labels to
-dataset ids and ``C`` to its ignore label; the original writes 0 (the first dataset class, "road"
-on KITTI-STEP) there instead, a choice that belongs to the caller too (docs/compatibility.md).
+the *model-label* semantic map, so no class count is excluded; with
+``unassigned_fill='argmax'`` (a setting of :class:`MergeSettings`) they get instead the label
+of their winner of step 3, the candidate with the largest ``score * prob`` at the pixel, which
+was rejected in step 4 (they stay out of every segment: instance 0, in no mask). The caller maps
+model labels to dataset ids and ``C`` to dataset class 0 (``'legacy'``, the default: the
+original, "road" on KITTI-STEP) or to its ignore label (``'void'``); docs/compatibility.md has
+the measured figures of each fill.
 
 ``merge_order='things_first'`` and ``'stuff_first'`` are simple paste-style alternatives (not
 used by the reference configs): candidates are visited group by group (things, then stuff, or
 the reverse), each by descending score; a candidate claims the still-free pixels where
-``prob >= mask_thr`` and is kept by the same visibility rule and thing score filter.
+``prob >= mask_thr`` and is kept by the same visibility rule and thing score filter; the
+``'argmax'`` fill of their free pixels is the joint winner of step 3 all the same.
 
 The same merge computed by cache-sized row blocks, without the full-size masks, is the
 ``'blocked'`` backend (:mod:`.blocked_merge`).
 """
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +53,8 @@ class PanopticFusionResult:
     """Panoptic segmentation of one image (model label space).
 
     Attributes:
-        semantic: (H, W) int64 model labels, ``C`` (the number of classes) = unassigned.
+        semantic: (H, W) int64 model labels, ``C`` (the number of classes) = unassigned
+            (with ``unassigned_fill='argmax'`` only when there is no candidate at all).
         instance: (H, W) int64 thing segment index 1..n in descending score order, 0 = none.
         thing_masks: (n, H, W) bool masks of the thing segments (same order).
         thing_labels: (n,) int64 thing model labels.
@@ -143,13 +149,19 @@ def visible(area: Tensor, orig_area: Tensor, overlap_thr: float) -> Tensor:
         (area.double() / orig_area.clamp(min=1).double() >= overlap_thr)
 
 
+def joint_argmax(cand: Candidates, mask_probs: Tensor) -> Tensor:
+    """Step 3 of the module docstring: the (H, W) candidate with the largest ``score * prob``
+    at every pixel (the first one on ties)."""
+    values = mask_probs[cand.kernel_inds].mul_(cand.scores[:, None, None])  # (K, H, W)
+    return values.max(0).indices
+
+
 def joint_winners(cand: Candidates, mask_probs: Tensor,
                   settings: MergeSettings) -> Tuple[Tensor, Tensor]:
     """Steps 3 and 4 of the module docstring; returns ((H, W) winner, (K,) keep)."""
     orig_area = torch.stack([(probs >= settings.mask_thr).sum() for probs in mask_probs])
     orig_area = orig_area[cand.kernel_inds]  # mask by mask: no (N, H, W) int64 copy
-    values = mask_probs[cand.kernel_inds].mul_(cand.scores[:, None, None])  # (K, H, W)
-    winner = values.max(0).indices  # score * prob; the first maximum on ties
+    winner = joint_argmax(cand, mask_probs)
     area = torch.bincount(winner.flatten(), minlength=cand.scores.numel())
     low_thing = cand.is_thing & (cand.scores < settings.instance_score_thr)
     return winner, ~low_thing & visible(area, orig_area, settings.overlap_thr)
@@ -173,23 +185,29 @@ def paste_winners(cand: Candidates, mask_probs: Tensor,
     return winner, keep
 
 
-def build_result(cand: Candidates, winner: Tensor, keep: Tensor,
-                 num_classes: int) -> PanopticFusionResult:
-    """Turn a (H, W) winner map (-1 = none) and (K,) keep flags into the fusion result
-    (``num_classes`` C labels the unassigned pixels)."""
+def build_result(cand: Candidates, winner: Tensor, keep: Tensor, num_classes: int,
+                 fill: Optional[Tensor] = None) -> PanopticFusionResult:
+    """Turn a (H, W) winner map (-1 = none) and (K,) keep flags into the fusion result.
+
+    The unassigned pixels get the label ``num_classes`` (C), or with ``fill`` (a (H, W)
+    candidate index per pixel: the ``'argmax'`` fill) the label of that candidate.
+    """
     num_cand = keep.numel()
     # Index K is a sentinel "no segment" entry so that -1 winners and K = 0 need no branch.
     keep_ext = torch.cat([keep, keep.new_zeros(1)])
     segment = torch.where(winner >= 0, winner, torch.full_like(winner, num_cand))
     segment = torch.where(keep_ext[segment], segment, torch.full_like(segment, num_cand))
     labels_ext = torch.cat([cand.labels, cand.labels.new_full((1,), num_classes)])
+    semantic = labels_ext[segment]
+    if fill is not None:
+        semantic = torch.where(segment == num_cand, cand.labels[fill], semantic)
     thing_keep = keep & cand.is_thing
     thing_rank = torch.cumsum(thing_keep.long(), 0) * thing_keep.long()
     thing_rank_ext = torch.cat([thing_rank, thing_rank.new_zeros(1)])
     thing_inds = torch.nonzero(thing_keep).flatten()
     stuff_inds = torch.nonzero(keep & ~cand.is_thing).flatten()
     return PanopticFusionResult(
-        semantic=labels_ext[segment], instance=thing_rank_ext[segment],
+        semantic=semantic, instance=thing_rank_ext[segment],
         thing_masks=segment[None] == thing_inds[:, None, None],
         thing_labels=cand.labels[thing_inds], thing_scores=cand.scores[thing_inds],
         thing_kernel_inds=cand.kernel_inds[thing_inds], stuff_labels=cand.labels[stuff_inds],
@@ -215,8 +233,8 @@ def merge_things_stuff(cls_scores: Tensor, mask_probs: Tensor, num_thing_kernels
         mask_probs: (N, H, W) soft mask probabilities at the output size (:func:`rescale_masks`).
         num_thing_kernels: N_th, the thing proposals (the first N_th rows).
         num_thing_classes: C_th, the thing classes (the first C_th columns).
-        settings: thresholds, ``max_per_img`` and ``merge_order`` (``merge_backend`` is not
-            read here).
+        settings: thresholds, ``max_per_img``, ``merge_order`` and ``unassigned_fill``
+            (``merge_backend`` is not read here).
 
     Returns:
         :class:`PanopticFusionResult` in model labels.
@@ -224,14 +242,18 @@ def merge_things_stuff(cls_scores: Tensor, mask_probs: Tensor, num_thing_kernels
     check_merge_inputs(cls_scores, tuple(mask_probs.shape))
     cand = select_candidates(cls_scores, num_thing_kernels, num_thing_classes,
                              settings.max_per_img)
-    if cand.scores.numel() == 0:
+    if cand.scores.numel() == 0:  # nothing to fill with: unassigned pixels stay C
         winner = torch.full(mask_probs.shape[1:], -1, dtype=torch.long, device=cls_scores.device)
         keep = torch.zeros(0, dtype=torch.bool, device=cls_scores.device)
-    elif settings.merge_order == 'joint':
+        return build_result(cand, winner, keep, cls_scores.size(1))
+    argmax_fill = settings.unassigned_fill == 'argmax'
+    if settings.merge_order == 'joint':
         winner, keep = joint_winners(cand, mask_probs, settings)
+        fill = winner if argmax_fill else None
     else:
         winner, keep = paste_winners(cand, mask_probs, settings)
-    return build_result(cand, winner, keep, cls_scores.size(1))
+        fill = joint_argmax(cand, mask_probs) if argmax_fill else None
+    return build_result(cand, winner, keep, cls_scores.size(1), fill)
 
 
 class DenseMerge:

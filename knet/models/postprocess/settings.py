@@ -1,18 +1,24 @@
 """The settings of the panoptic merge: one default per setting, defined here only.
 
 A detector's ``test_cfg`` holds these keys (plus the detector's own options, such as
-``legacy``); :meth:`MergeSettings.from_test_cfg` reads them and rejects any other key by name, so
-that a typo such as ``instance_score_thrr`` fails instead of silently keeping the default.
+``compat``); :meth:`MergeSettings.from_test_cfg` reads them and rejects any other key by name, so
+that a typo such as ``instance_score_thrr`` fails instead of silently keeping the default, and
+every value is checked for its type and range (:mod:`knet.models.options`).
 
-The defaults are those of the K-Net configs of the original code. The KITTI-STEP Video K-Net
-config sets ``instance_score_thr=0.25`` explicitly; the Cityscapes-STEP K-Net config uses 0.3.
+The defaults are those of the K-Net configs of the original code; ``unassigned_fill='legacy'``
+(class 0, as the original) was chosen among the three fills by measurement (docs/compatibility.md).
+The KITTI-STEP Video K-Net config sets ``instance_score_thr=0.25`` explicitly; the
+Cityscapes-STEP K-Net config uses 0.3.
 """
-import difflib
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Tuple
 
+from knet.models.options import check_choice, check_keys, check_number
+
 #: Visiting orders of the merge: the reference joint argmax and two paste-style alternatives.
 ORDERS = ('joint', 'things_first', 'stuff_first')
+#: What the pixels that no kept segment wins become (:attr:`MergeSettings.unassigned_fill`).
+FILLS = ('legacy', 'argmax', 'void')
 
 
 @dataclass(frozen=True)
@@ -21,13 +27,19 @@ class MergeSettings:
 
     Attributes:
         instance_score_thr: thing candidates scoring below are dropped (their won pixels stay
-            unassigned).
-        overlap_thr: minimum visible fraction ``area / orig_area`` of a kept segment.
-        mask_thr: a mask covers a pixel in ``orig_area`` iff its probability is >= this.
-        max_per_img: number of thing candidates (top-k of the thing scores).
+            unassigned); a number in [0, 1].
+        overlap_thr: minimum visible fraction ``area / orig_area`` of a kept segment, in [0, 1].
+        mask_thr: a mask covers a pixel in ``orig_area`` iff its probability is >= this, in
+            [0, 1].
+        max_per_img: number of thing candidates (top-k of the thing scores), an integer >= 0.
         merge_order: ``'joint'`` (the reference), ``'things_first'`` or ``'stuff_first'``.
         merge_backend: ``'dense'`` (the definition, default) or ``'blocked'`` (the same merge
-            by cache-sized row blocks, faster on CPU).
+            by cache-sized row blocks, faster on CPU); checked by ``build_merge_backend``.
+        unassigned_fill: the pixels that no kept segment wins: ``'legacy'`` (default):
+            dataset class 0, as the original; ``'argmax'``: the class of the candidate with the
+            largest ``score * prob`` at the pixel (the merge's own winner there, although it
+            was rejected; in no segment, track id 0); ``'void'``: the ignore label 255 ("no
+            prediction"). The merge applies ``'argmax'``; the detector maps the others.
     """
 
     instance_score_thr: float = 0.3
@@ -36,12 +48,14 @@ class MergeSettings:
     max_per_img: int = 100
     merge_order: str = 'joint'
     merge_backend: str = 'dense'
+    unassigned_fill: str = 'legacy'
 
     def __post_init__(self) -> None:
-        if self.merge_order not in ORDERS:
-            raise ValueError(f'merge_order must be one of {ORDERS}, got {self.merge_order!r}')
-        if self.max_per_img < 0:
-            raise ValueError(f'max_per_img must be >= 0, got {self.max_per_img}')
+        for name in ('instance_score_thr', 'overlap_thr', 'mask_thr'):
+            check_number(getattr(self, name), f'test_cfg.{name}', 0, 1)
+        check_number(self.max_per_img, 'test_cfg.max_per_img', 0, integer=True)
+        check_choice(self.merge_order, 'test_cfg.merge_order', ORDERS)
+        check_choice(self.unassigned_fill, 'test_cfg.unassigned_fill', FILLS)
 
     @classmethod
     def keys(cls) -> Tuple[str, ...]:
@@ -60,14 +74,7 @@ class MergeSettings:
         Raises:
             KeyError: naming every key that is neither a merge setting nor in ``other_keys``
                 (with the closest known key, if any).
+            TypeError, ValueError: for a value of the wrong type or out of its range.
         """
-        known = cls.keys() + tuple(other_keys)
-        unknown = [key for key in test_cfg if key not in known]
-        if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hints.append(f'{key!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
-            raise KeyError(f'unknown test_cfg key(s) {", ".join(hints)}; known keys: '
-                           f'{", ".join(known)}')
+        check_keys(test_cfg, cls.keys() + tuple(other_keys), 'test_cfg')
         return cls(**{key: test_cfg[key] for key in cls.keys() if key in test_cfg})

@@ -52,6 +52,7 @@ from knet.compat import compat_enabled
 from knet.models.detectors import KNet
 from knet.models.heads import FrameOutput, MaskTargets
 from knet.models.heads.utils import ConfigType, OptConfigType
+from knet.models.options import check_config_keys
 from knet.models.postprocess import UpsampledMasks
 from knet.models.task_modules import MaskSamplingResult
 from knet.registry import MODELS, TASK_UTILS
@@ -90,15 +91,21 @@ class VideoKNet(KNet):
     ``shifted_track_ids`` revert the fixes listed in the module docstring), plus:
 
         track_head: :class:`QuasiDenseEmbedHead` config (embedding MLP + tracking losses).
-        tracker: tracker config (``QuasiDenseTracker``), built in ``TASK_UTILS``.
+        tracker: tracker config (``QuasiDenseTracker``), built in ``TASK_UTILS``; a key the
+            tracker does not take raises KeyError naming ``model.tracker.<key>`` (the tracker
+            checks the types and ranges of its values).
         train_cfg: :class:`KNet`'s ``dict(rpn=..., rcnn=...)`` plus ``track=dict(assigner=...,
             sampler=...)``, which matches the final-stage thing masks to the GT for the
-            tracking targets.
+            tracking targets (checked like the others).
         **kwargs: the other arguments of :class:`KNet`.
     """
 
+    #: :class:`KNet`'s steps plus the tracking targets' assignment.
+    TRAIN_CFG_KEYS = KNet.TRAIN_CFG_KEYS + ('track', )
+
     def __init__(self, *, track_head: ConfigType, tracker: ConfigType,
                  train_cfg: OptConfigType = None, **kwargs: Any) -> None:
+        check_config_keys(tracker, TASK_UTILS, 'model.tracker')
         super().__init__(train_cfg=train_cfg, **kwargs)
         self.track_head = MODELS.build(track_head)
         last_stage = self.roi_head.mask_head[-1]
@@ -111,10 +118,7 @@ class VideoKNet(KNet):
                                        nn.ReLU(inplace=True))
         self.fc_embed = nn.Linear(channels, channels)
         self.tracker = TASK_UTILS.build(tracker)
-        if train_cfg is not None:
-            if 'track' not in train_cfg:
-                raise KeyError('VideoKNet train_cfg needs a "track" entry: dict(assigner=..., '
-                               'sampler=...) for the tracking targets')
+        if train_cfg is not None:  # its keys are checked by KNet (TRAIN_CFG_KEYS)
             self.track_assigner = TASK_UTILS.build(train_cfg['track']['assigner'])
             self.track_sampler = TASK_UTILS.build(train_cfg['track']['sampler'])
         self.memory = SequenceMemory()

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from knet.models.options import check_bool, check_choice, check_number
 from knet.registry import TASK_UTILS
 from .bbox_utils import bbox_overlaps
 
@@ -86,6 +87,10 @@ class QuasiDenseTracker:
         nms_class_iou_thr: IoU of duplicate removal for the other detections.
         with_cats: only match detections and memory entries of the same label.
         match_metric: ``'bisoftmax'`` (reference), ``'softmax'`` or ``'cosine'``.
+
+    The thresholds and ``memo_momentum`` must be numbers in [0, 1] (``match_score_thr`` in
+    [-1, 1]), the memory lengths integers (``memo_tracklet_frames`` >= 1) and ``with_cats`` a
+    bool: anything else raises naming ``tracker.<key>``.
     """
 
     def __init__(self, init_score_thr: float = 0.35, obj_score_thr: float = 0.3,
@@ -94,12 +99,17 @@ class QuasiDenseTracker:
                  nms_conf_thr: float = 0.5, nms_backdrop_iou_thr: float = 0.3,
                  nms_class_iou_thr: float = 0.7, with_cats: bool = True,
                  match_metric: str = 'bisoftmax') -> None:
-        if match_metric not in MATCH_METRICS:
-            raise ValueError(f'QuasiDenseTracker: match_metric must be one of {MATCH_METRICS}, '
-                             f'got {match_metric!r}')
-        if not 0 <= memo_momentum <= 1:
-            raise ValueError(f'QuasiDenseTracker: memo_momentum must lie in [0, 1], got '
-                             f'{memo_momentum}')
+        check_choice(match_metric, 'tracker.match_metric', MATCH_METRICS)
+        for name, value in (('init_score_thr', init_score_thr), ('obj_score_thr', obj_score_thr),
+                            ('nms_conf_thr', nms_conf_thr), ('memo_momentum', memo_momentum),
+                            ('nms_backdrop_iou_thr', nms_backdrop_iou_thr),
+                            ('nms_class_iou_thr', nms_class_iou_thr)):
+            check_number(value, f'tracker.{name}', 0, 1)
+        # cosine similarities lie in [-1, 1], the softmax scores in [0, 1]
+        check_number(match_score_thr, 'tracker.match_score_thr', -1, 1)
+        check_number(memo_tracklet_frames, 'tracker.memo_tracklet_frames', 1, integer=True)
+        check_number(memo_backdrop_frames, 'tracker.memo_backdrop_frames', 0, integer=True)
+        check_bool(with_cats, 'tracker.with_cats')
         self.init_score_thr = init_score_thr
         self.obj_score_thr = obj_score_thr
         self.match_score_thr = match_score_thr

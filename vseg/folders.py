@@ -1,0 +1,115 @@
+"""Output folders owned by the tool that made them (dataset generators and prepare scripts).
+
+A tool that fills a whole folder (``tools/make_toy_step.py``, ``datasets/prepare_kitti_step.py``)
+claims it first with :func:`claim_folder`, which writes the marker ``made_by.json`` (the tool,
+its arguments and the files it writes) before any other file. Then
+
+* a non-empty folder without a marker, or with another tool's, is refused: it holds a user's
+  data (e.g. a KITTI-STEP folder of hard links to the original downloads);
+* the same tool with the same arguments may write again (a crashed run resumes);
+* the same tool with other arguments is refused unless ``overwrite``, which removes the files
+  that the marker lists (its own previous output) and nothing else; a tool that only adds files
+  (a prepare script run for another split) may instead accept other arguments.
+"""
+import json
+import os
+import os.path as osp
+from typing import List, Mapping, Optional, Sequence
+
+from .io import read_json_object, write_text_atomic
+
+MARKER_NAME = 'made_by.json'
+
+
+def read_marker(folder: str) -> Optional[dict]:
+    """The marker of ``folder`` (``tool``, ``arguments``, ``files``), or None without one.
+
+    Raises:
+        ValueError: the marker exists but is corrupt (naming it).
+    """
+    path = osp.join(folder, MARKER_NAME)
+    marker = read_json_object(path, 'folder marker')
+    if marker is not None and not {'tool', 'arguments'} <= set(marker):
+        raise ValueError(f'{path}: corrupt folder marker (needs "tool" and "arguments")')
+    return marker
+
+
+def _differences(old: Mapping[str, object], new: Mapping[str, object]) -> str:
+    return ', '.join(f'{key}: {old.get(key)} then, {new.get(key)} now'
+                     for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key))
+
+
+def remove_listed_files(folder: str, files: Sequence[str]) -> None:
+    """Remove the files ``files`` (relative paths) of ``folder`` and the folders left empty.
+
+    Only names are removed (a hard link's other names keep the data), never through a linked
+    sub-folder; a listed path that leaves ``folder`` is an error (nothing is removed then).
+    """
+    names = [osp.normpath(name) for name in files]
+    outside = [name for name in names if osp.isabs(name) or name.split(os.sep)[0] == os.pardir]
+    if outside:
+        raise ValueError(f'{osp.join(folder, MARKER_NAME)} lists {outside[0]!r}, outside '
+                         f'{folder}: refusing to remove anything')
+    root = osp.realpath(folder)
+    parents = {osp.dirname(name) for name in names}
+    for name in names:
+        path = osp.join(folder, name)
+        inside = osp.realpath(osp.dirname(path)) == osp.join(root, osp.dirname(name)).rstrip(os.sep)
+        if inside and (osp.islink(path) or osp.isfile(path)):
+            os.remove(path)
+    for parent in sorted(parents, key=len, reverse=True):
+        while parent:
+            try:
+                os.rmdir(osp.join(folder, parent))
+            except OSError:  # not empty (or gone): keep it
+                break
+            parent = osp.dirname(parent)
+
+
+def claim_folder(folder: str, tool: str, arguments: Mapping[str, object],
+                 files: Sequence[str] = (), overwrite: bool = False,
+                 other_arguments_ok: bool = False) -> None:
+    """Make ``folder`` the output folder of ``tool`` run with ``arguments``, or refuse.
+
+    Args:
+        folder: the output folder (created if missing).
+        tool: the tool's name, e.g. ``'tools/make_toy_step.py'``.
+        arguments: what determines the tool's output (JSON values).
+        files: the files (relative to ``folder``) the tool is about to write.
+        overwrite: with a marker of ``tool`` and other arguments, remove its listed files and
+            claim the folder anew (else refuse).
+        other_arguments_ok: accept a marker of ``tool`` with other arguments as it is (the files
+            of both runs are then listed).
+
+    Raises:
+        FileExistsError: ``folder`` is not empty and was not made by ``tool`` (no marker or
+            another tool's), or was made with other arguments and neither ``overwrite`` nor
+            ``other_arguments_ok`` is given.
+    """
+    arguments = json.loads(json.dumps(dict(arguments), sort_keys=True))
+    marker = read_marker(folder) if osp.isdir(folder) else None
+    listed: List[str] = list(files)
+    if marker is None:
+        if osp.isdir(folder) and os.listdir(folder):
+            raise FileExistsError(
+                f'{folder} is not empty and was not made by {tool} (it has no {MARKER_NAME}): '
+                f'refusing to write into it, its files may be your data; choose a new or empty '
+                'folder')
+    elif marker['tool'] != tool:
+        raise FileExistsError(f'{folder} was made by {marker["tool"]}, not by {tool}: refusing '
+                              'to write into it; choose a new or empty folder')
+    elif marker['arguments'] == arguments:
+        return
+    elif other_arguments_ok:
+        listed = sorted(set(marker.get('files', [])) | set(listed))
+    elif overwrite:
+        remove_listed_files(folder, marker.get('files', []))
+    else:
+        raise FileExistsError(
+            f'{folder} was made by {tool} with other arguments '
+            f'({_differences(marker["arguments"], arguments)}); pass --overwrite to remove '
+            'its files and write the new ones, or choose another folder')
+    os.makedirs(folder, exist_ok=True)
+    write_text_atomic(osp.join(folder, MARKER_NAME),
+                      json.dumps(dict(tool=tool, arguments=arguments, files=listed), indent=1)
+                      + '\n')
