@@ -1,6 +1,8 @@
 """The one-command demo (``make demo``): the whole Video K-Net job on synthetic KITTI-STEP data.
 
-Steps, each skipped when its output is already complete (so a crashed or interrupted demo resumes):
+Steps 1 and 2 are skipped when their output is already complete (so a crashed or interrupted demo
+resumes); inference and the later steps are always redone (seconds), so the figures belong to the
+current checkpoint and code:
 
 1. generate the synthetic STEP dataset (``tools/make_toy_step.py``) in
    ``$KNET_DATA_ROOT/toy-step`` (default ``datasets/toy-step``);
@@ -105,9 +107,9 @@ def main(argv: Optional[List[str]] = None) -> None:
                      '--seed', str(args.seed)])
     ckpt = train(args, work_dir)
     infer = [sys.executable, 'tools/inference.py', args.config, ckpt, results, '--split', 'val']
-    # results of an older version have no manifest.json and would be refused: the demo owns them
-    stale = not osp.isfile(osp.join(results, 'manifest.json'))
-    run('inference', infer + (['--overwrite'] if args.fresh or stale else []))
+    # Always redone (about 10 s): the demo owns its results folder, and predictions of another
+    # checkpoint, config or code version would be refused by the manifest check (or be stale).
+    run('inference', infer + ['--overwrite'])
     stq_json, vpq_json = osp.join(work_dir, 'stq.json'), osp.join(work_dir, 'vpq.json')
     cache = ['--tables-cache', osp.join(work_dir, 'pair_tables.npz')]  # decode PNGs once
     if osp.isfile(cache[1]):

@@ -12,9 +12,8 @@ Writes, for every frame, the ``'knet'`` results layout of :mod:`vseg.layouts`
 (docs/data_formats.md, "Results on disk") that ``tools/evaluate_stq.py``,
 ``tools/evaluate_vpq.py`` and ``tools/visualize.py`` read:
 
-* ``RESULTS_DIR/panoptic/{seq}/{seq:06d}_{frame:06d}_cat.png``: uint16 dataset class id
-  (255 = no prediction; 0 with ``--cfg-options model.test_cfg.compat.unassigned_class_zero=True``
-  like the original, docs/compatibility.md);
+* ``RESULTS_DIR/panoptic/{seq}/{seq:06d}_{frame:06d}_cat.png``: uint16 dataset class id (the
+  pixels that no kept segment wins: ``model.test_cfg.unassigned_fill``, docs/compatibility.md);
 * ``RESULTS_DIR/panoptic/{seq}/{seq:06d}_{frame:06d}_ins.png``: uint16 track id (0 = none);
 * ``RESULTS_DIR/final/{seq:04d}/{frame:06d}.png``: the KITTI-STEP submission encoding
   (R = class, G * 256 + B = track id), RGB order on disk.
@@ -84,7 +83,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add_threads_arg(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. '
-                        'model.test_cfg.compat.unassigned_class_zero=True')
+                        'model.test_cfg.unassigned_fill=legacy')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help='pytorch: one process per GPU / CPU worker started by torchrun')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')

@@ -3,7 +3,10 @@
 Usage::
 
     python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--size 128x416] \
-        [--train-seqs 6] [--val-seqs 3] [--frames 20] [--overwrite]
+        [--train-seqs 6] [--val-seqs 3] [--frames 20] [--layout kitti-step] [--overwrite]
+
+``--layout cityscapes`` writes the same scenes in the Cityscapes-STEP layout (the synthetic twin
+of Cityscapes-STEP: ``leftImg8bit/`` and ``gtFine/`` with labelTrainIds and instanceTrainIds).
 
 The generator is :func:`knet.datasets.make_toy_step`; same arguments give identical bytes. It
 owns its ``--out``: a non-empty folder it did not make is refused, and so is one it made with
@@ -35,6 +38,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--train-seqs', type=int, default=6)
     parser.add_argument('--val-seqs', type=int, default=3)
     parser.add_argument('--frames', type=int, default=20, help='frames per sequence')
+    parser.add_argument('--layout', choices=('kitti-step', 'cityscapes'), default='kitti-step',
+                        help='kitti-step (default): video_sequence/{train,val}; cityscapes: the '
+                             'Cityscapes-STEP layout (leftImg8bit/, gtFine/ labelTrainIds + '
+                             'instanceTrainIds, one city "toycity")')
     parser.add_argument('--overwrite', action='store_true',
                         help='--out was made by this generator with other arguments: remove its '
                              'files (only those) and generate anew')
@@ -48,11 +55,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         counts = make_toy_step(args.out, seed=args.seed, size=args.size,
                                train_seqs=args.train_seqs, val_seqs=args.val_seqs,
-                               frames=args.frames, overwrite=args.overwrite)
+                               frames=args.frames, overwrite=args.overwrite,
+                               layout=args.layout)
     except (OSError, ValueError) as error:
         sys.exit(f'error: {error}')
-    print(f'wrote {counts} frames ({args.size[0]}x{args.size[1]}) to '
-          f'{args.out}/video_sequence in {time.time() - start:.1f}s')
+    where = 'video_sequence' if args.layout == 'kitti-step' else '{leftImg8bit,gtFine}'
+    print(f'wrote {counts} frames ({args.size[0]}x{args.size[1]}, {args.layout} layout) to '
+          f'{args.out}/{where} in {time.time() - start:.1f}s')
 
 
 if __name__ == '__main__':

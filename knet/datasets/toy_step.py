@@ -297,6 +297,11 @@ PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
 #: Name of the generator in the folder marker (:mod:`vseg.folders`).
 TOOL = 'tools/make_toy_step.py'
 SUFFIXES = ('leftImg8bit', 'panoptic')
+#: Output layouts: the KITTI-STEP one, or the Cityscapes-STEP one (one city, ``CITY``).
+LAYOUTS = ('kitti-step', 'cityscapes')
+CITY = 'toycity'
+#: Offset of the thing instances in Cityscapes ``instanceTrainIds`` (class * 1000 + index).
+CITYSCAPES_INSTANCE_OFFSET = 1000
 
 
 def _sequences(train_seqs: int, val_seqs: int) -> List[Tuple[int, str, int, int]]:
@@ -313,9 +318,42 @@ def _stem(split: str, seq_id: int, frame: int) -> str:
     return osp.join('video_sequence', split, f'{seq_id:06d}_{frame:06d}')
 
 
+def _frame_files(layout: str, split: str, seq_id: int, frame: int) -> Dict[str, str]:
+    """The files of one frame by role (``image``, ``panoptic`` or ``semantic`` + ``instance``),
+    relative to the dataset root."""
+    if layout == 'kitti-step':
+        stem = _stem(split, seq_id, frame)
+        return dict(image=stem + '_leftImg8bit.png', panoptic=stem + '_panoptic.png')
+    name = f'{CITY}_{seq_id:06d}_{frame:06d}'
+    gt = osp.join('gtFine', split, CITY, name)
+    return dict(image=osp.join('leftImg8bit', split, CITY, name + '_leftImg8bit.png'),
+                semantic=gt + '_gtFine_labelTrainIds.png',
+                instance=gt + '_gtFine_instanceTrainIds.png')
+
+
+def encode_cityscapes_instances(sem: np.ndarray, inst: np.ndarray) -> np.ndarray:
+    """(H, W) uint16 Cityscapes ``instanceTrainIds`` of class ids ``sem`` and STEP ids ``inst``.
+
+    A thing pixel with instance ``i >= 1`` holds ``class * 1000 + i - 1`` (Cityscapes counts
+    instances from 0); every other pixel holds its class id (255 for void), as
+    cityscapesScripts' ``createTrainIdInstanceImgs`` writes them.
+    """
+    out = sem.astype(np.uint16)
+    things = inst > 0
+    out[things] = (sem[things].astype(np.uint16) * CITYSCAPES_INSTANCE_OFFSET
+                   + (inst[things] - 1).astype(np.uint16))
+    return out
+
+
 def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, train_seqs: int = 6,
-                  val_seqs: int = 3, frames: int = 20, overwrite: bool = False) -> Dict[str, int]:
+                  val_seqs: int = 3, frames: int = 20, overwrite: bool = False,
+                  layout: str = 'kitti-step') -> Dict[str, int]:
     """Write a synthetic KITTI-STEP dataset to ``out/video_sequence/{train,val}``.
+
+    With ``layout='cityscapes'`` the same scenes are written in the Cityscapes-STEP layout
+    instead (one city, ``toycity``): ``leftImg8bit/{split}/toycity/toycity_{seq:06d}_{frame:06d}
+    _leftImg8bit.png`` and ``gtFine/{split}/toycity/..._gtFine_{labelTrainIds,instanceTrainIds}
+    .png`` (:func:`encode_cityscapes_instances`).
 
     Sequences are numbered 0..train_seqs-1 (train) then train_seqs.. (val); frames 0..frames-1.
     ``out`` is claimed first (:func:`vseg.folders.claim_folder`): a marker with the arguments
@@ -332,6 +370,7 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
         frames: frames per sequence.
         overwrite: replace this generator's earlier output made with other arguments (its
             files only; see :func:`vseg.folders.claim_folder`).
+        layout: ``'kitti-step'`` (default) or ``'cityscapes'``.
 
     Returns:
         Number of frames written per split, e.g. ``{'train': 120, 'val': 60}``.
@@ -341,24 +380,35 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
         FileExistsError: ``out`` is refused (nothing is written).
     """
     size = (int(size[0]), int(size[1]))
+    if layout not in LAYOUTS:
+        raise ValueError(f'make_toy_step: layout must be one of {LAYOUTS}, got {layout!r}')
     if min(size) < 32 or frames < 1 or train_seqs < 0 or val_seqs < 0:
         raise ValueError(f'make_toy_step: need size >= 32x32, frames >= 1 and non-negative '
                          f'sequence counts, got size={size}, frames={frames}, '
                          f'train_seqs={train_seqs}, val_seqs={val_seqs}')
     plan = _sequences(train_seqs, val_seqs)
-    files = [f'{_stem(split, seq_id, t)}_{suffix}.png' for _, split, _, seq_id in plan
-             for t in range(frames) for suffix in SUFFIXES]
-    claim_folder(out, TOOL, dict(seed=seed, size=size, train_seqs=train_seqs,
-                                 val_seqs=val_seqs, frames=frames), files, overwrite=overwrite)
-    for split in ('train', 'val'):
-        os.makedirs(osp.join(out, 'video_sequence', split), exist_ok=True)
+    files = [name for _, split, _, seq_id in plan for t in range(frames)
+             for name in _frame_files(layout, split, seq_id, t).values()]
+    arguments: Dict[str, object] = dict(seed=seed, size=size, train_seqs=train_seqs,
+                                        val_seqs=val_seqs, frames=frames)
+    if layout != 'kitti-step':  # markers of KITTI-STEP folders made before layouts existed
+        arguments['layout'] = layout
+    claim_folder(out, TOOL, arguments, files, overwrite=overwrite)
+    for folder in sorted({osp.dirname(osp.join(out, name)) for name in files}):
+        os.makedirs(folder, exist_ok=True)
     for split_index, split, index, seq_id in plan:
         rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
         sequence = _Sequence(rng, size, frames)
         for t in range(frames):
             img, sem, inst = sequence.render(t)
-            stem = osp.join(out, _stem(split, seq_id, t))
-            write_png_atomic(stem + '_leftImg8bit.png', img[..., ::-1], PNG_PARAMS)
-            write_png_atomic(stem + '_panoptic.png', encode_step_png(sem, inst)[..., ::-1],
-                             PNG_PARAMS)
+            paths = {role: osp.join(out, name)
+                     for role, name in _frame_files(layout, split, seq_id, t).items()}
+            write_png_atomic(paths['image'], img[..., ::-1], PNG_PARAMS)
+            if layout == 'kitti-step':
+                write_png_atomic(paths['panoptic'], encode_step_png(sem, inst)[..., ::-1],
+                                 PNG_PARAMS)
+            else:
+                write_png_atomic(paths['semantic'], sem, PNG_PARAMS)
+                write_png_atomic(paths['instance'], encode_cityscapes_instances(sem, inst),
+                                 PNG_PARAMS)
     return {'train': train_seqs * frames, 'val': val_seqs * frames}

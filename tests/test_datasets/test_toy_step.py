@@ -172,3 +172,93 @@ def test_overwrite_never_removes_through_a_linked_folder(tmp_path):
     remove_listed_files(str(out), json.loads((out / MARKER_NAME).read_text())['files'])
     assert sorted(os.listdir(elsewhere)) == kept and len(kept) == 4
     assert not (out / 'video_sequence' / 'train').exists()
+
+
+def test_cityscapes_layout_holds_the_same_frames(tmp_path):
+    """--layout cityscapes: the same scenes in the Cityscapes-STEP layout and encoding, read
+    back by the Cityscapes format (offline evaluation) and CityscapesSTEPDataset (training)."""
+    from knet.datasets import CityscapesSTEPDataset
+    from vseg.formats import get_format
+    step, city = str(tmp_path / 'step'), str(tmp_path / 'city')
+    make_toy_step(step, seed=2, **TINY)
+    assert make_toy_step(city, seed=2, layout='cityscapes', **TINY) == {'train': 2, 'val': 2}
+    assert _files(city) == sorted(
+        [MARKER_NAME] + [f'leftImg8bit/{s}/toycity/toycity_{q:06d}_{t:06d}_leftImg8bit.png'
+                         for s, q in (('train', 0), ('val', 1)) for t in range(2)]
+        + [f'gtFine/{s}/toycity/toycity_{q:06d}_{t:06d}_gtFine_{kind}.png'
+           for s, q in (('train', 0), ('val', 1)) for t in range(2)
+           for kind in ('instanceTrainIds', 'labelTrainIds')])
+    cityscapes, kitti = get_format('cityscapes'), get_format('kitti-step')
+    frames = cityscapes.find_frames(osp.join(city, 'gtFine', 'val'))
+    assert list(frames) == [(1, 0), (1, 1)]
+    for (seq, frame), files in frames.items():
+        stem = osp.join(step, 'video_sequence', 'val', f'{seq:06d}_{frame:06d}')
+        sem, inst = kitti.decode(dict(seg_path=stem + '_panoptic.png'))
+        sem_c, inst_c = cityscapes.decode(files, thing_ids=(11, 13))
+        assert np.array_equal(sem, sem_c) and np.array_equal(inst, inst_c) and inst.max() > 0
+        raw = cv2.imread(files['ins_path'], cv2.IMREAD_UNCHANGED)
+        assert raw.dtype == np.uint16
+        # a thing pixel holds class * 1000 + instance - 1, any other its class id (255 void)
+        things = inst > 0
+        assert np.array_equal(raw[things], sem[things].astype(int) * 1000 + inst[things] - 1)
+        assert np.array_equal(raw[~things], sem[~things])
+        image = cv2.imread(osp.join(city, 'leftImg8bit', 'val', 'toycity',
+                                    f'toycity_{seq:06d}_{frame:06d}_leftImg8bit.png'))
+        assert np.array_equal(image, cv2.imread(stem + '_leftImg8bit.png'))
+    dataset = CityscapesSTEPDataset(data_root=city, split='train', pipeline=[],
+                                    validate='full')
+    assert [(i['seq_name'], i['frame_id']) for i in dataset] == [('toycity_000000', 0),
+                                                                ('toycity_000000', 1)]
+    # the marker records the layout: the other layout into the same folder is refused
+    with pytest.raises(FileExistsError):
+        make_toy_step(city, seed=2, **TINY)
+
+
+def test_offline_evaluation_of_the_cityscapes_twin(tmp_path, capsys):
+    """Predictions equal to the ground truth score 100 with --dataset cityscapes-step; with
+    every thing pixel predicted as road, AQ is 0."""
+    from vseg.formats import get_format
+    from vseg.layouts import get_layout
+    from vseg.metrics.cli import stq_main, vpq_main
+    city, results, wrong = (str(tmp_path / name) for name in ('city', 'results', 'wrong'))
+    make_toy_step(city, seed=1, size=(48, 96), train_seqs=0, val_seqs=1, frames=3,
+                  layout='cityscapes')
+    gt_dir = osp.join(city, 'gtFine', 'val')
+    layout = get_layout('knet')
+    for (seq, frame), files in get_format('cityscapes').find_frames(gt_dir).items():
+        sem, inst = get_format('cityscapes').decode(files, thing_ids=(11, 13))
+        layout.write_frame(results, seq, frame, sem, inst)
+        road = np.where(inst > 0, 0, sem).astype(sem.dtype)
+        layout.write_frame(wrong, seq, frame, road, np.zeros_like(inst))
+    args = ['--dataset', 'cityscapes-step', '--gt-dir', gt_dir]
+    stq = stq_main([results] + args)
+    assert (stq['STQ'], stq['AQ'], stq['SQ']) == pytest.approx((1.0, 1.0, 1.0), abs=1e-9)
+    assert vpq_main([results] + args + ['--window-sizes', '1', '3'])['VPQ'] == \
+        pytest.approx(1.0, abs=1e-9)
+    bad = stq_main([wrong] + args)
+    assert bad['AQ'] == 0.0 and bad['SQ'] < 1.0
+
+
+def test_cityscapes_ground_truth_listing_errors(tmp_path):
+    """Two cities with the same sequence number cannot be keyed apart; a missing
+    instanceTrainIds file is named."""
+    import shutil
+
+    from vseg.formats import get_format
+    city = str(tmp_path / 'city')
+    make_toy_step(city, seed=2, layout='cityscapes', **TINY)
+    val = osp.join(city, 'gtFine', 'val')
+    os.makedirs(osp.join(val, 'other'))
+    for name in os.listdir(osp.join(val, 'toycity')):
+        os.link(osp.join(val, 'toycity', name),
+                osp.join(val, 'other', name.replace('toycity', 'other')))
+    cityscapes = get_format('cityscapes')
+    with pytest.raises(ValueError, match=r'have the same sequence and frame numbers \(1, 0\)'):
+        cityscapes.find_frames(val)
+    shutil.rmtree(osp.join(val, 'other'))
+    missing = osp.join(val, 'toycity', 'toycity_000001_000001_gtFine_instanceTrainIds.png')
+    os.remove(missing)
+    with pytest.raises(FileNotFoundError, match=f'{missing}: missing'):
+        cityscapes.find_frames(val)
+    with pytest.raises(FileNotFoundError, match='no {city}/'):
+        cityscapes.find_frames(osp.join(val, 'toycity'))

@@ -37,8 +37,10 @@ def test_registries_and_their_errors():
         get_layout('x')
     with pytest.raises(KeyError, match='already registered'):
         register_layout(KNetLayout())
-    with pytest.raises(NotImplementedError, match="'cityscapes' cannot be listed"):
-        get_format('cityscapes').find_frames('.')
+    class Unlisted(AnnotationFormat):
+        name = 'unlisted'
+    with pytest.raises(NotImplementedError, match="'unlisted' cannot be listed from a folder"):
+        Unlisted().find_frames('.')
     with pytest.raises(KeyError, match="needs the data info key 'ins_path'"):
         get_format('cityscapes').files_of(dict(seg_path='a.png', img_path='a.jpg'))
 

@@ -109,12 +109,24 @@ def test_predict_output_format() -> None:
         assert bool((sem[0][inst.masks[i]] == inst.labels[i]).all())
     assert int(ins.max()) == n
 
-    # no things; their pixels, if unassigned, get class 0 by default (never 255)
+    # no things; their pixels, if unassigned, get a class by default (never 255): with
+    # 'argmax' the class of the rejected candidate that won them, with 'legacy' class 0
     model.test_cfg.update(instance_score_thr=1.0)
-    with torch.no_grad():
-        legacy, = model(**data, mode='predict')
-    assert len(legacy.pred_instances) == 0 and int(legacy.pred_panoptic.instance_ids.max()) == 0
-    assert 255 not in legacy.pred_panoptic.sem_seg.unique().tolist()
+    semantic = {}
+    for fill in ('argmax', 'legacy', 'void'):  # predict() writes into the same data sample
+        model.test_cfg.update(unassigned_fill=fill)
+        with torch.no_grad():
+            out, = model(**data, mode='predict')
+        assert len(out.pred_instances) == 0 and int(out.pred_panoptic.instance_ids.max()) == 0
+        semantic[fill] = out.pred_panoptic.sem_seg.clone()
+    unassigned = semantic['void'] == 255
+    assert bool(unassigned.any())  # every thing is rejected: the pixels it won are unassigned
+    for fill in ('argmax', 'legacy'):  # the fill changes the unassigned pixels only
+        assert 255 not in semantic[fill].unique().tolist()
+        assert torch.equal(semantic[fill][~unassigned], semantic['void'][~unassigned])
+    assert bool((semantic['legacy'][unassigned] == 0).all())
+    # 'argmax' gives them the classes of their winners, here the confident thing classes
+    assert set(semantic['argmax'][unassigned].unique().tolist()) & {11, 13}
 
 
 def test_rescale_masks_by_hand() -> None:

@@ -66,7 +66,7 @@ def test_every_merge_setting_has_one_default():
     defaults = asdict(MergeSettings())
     assert defaults == dict(instance_score_thr=0.3, overlap_thr=0.6, mask_thr=0.5,
                             max_per_img=100, merge_order='joint', merge_backend='dense',
-                            unassigned_fill='legacy')
+                            unassigned_fill='argmax')
     built = _tiny()
     assert {key: built.test_cfg[key] for key in defaults} == defaults
     assert built.merge_settings() == MergeSettings()

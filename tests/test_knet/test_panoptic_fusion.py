@@ -42,6 +42,9 @@ def _masks(*regions):
 
 
 def _merge(backend, scores, masks, **settings):
+    """The merge with ``settings``; unassigned pixels keep the marker C (``X``) unless a test
+    asks for the ``'argmax'`` fill (``'void'`` and ``'legacy'`` are mapped by the detector)."""
+    settings.setdefault('unassigned_fill', 'void')
     return MERGES[backend](scores, masks, 2, 2, MergeSettings(**settings))
 
 

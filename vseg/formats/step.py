@@ -102,6 +102,45 @@ class CityscapesFormat(AnnotationFormat):
         instance = np.where(is_instance, raw % 1000 + 1, 0).astype(np.int32)
         return semantic, instance
 
+    _NAME = re.compile(r'^(.+)_(\d{6})_(\d{6})_gtFine_labelTrainIds\.png$')
+
+    def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
+        """``{(seq, frame): {'seg_path', 'ins_path'}}`` of ``gt_dir/{city}/*_labelTrainIds.png``.
+
+        A frame is keyed by the sequence and frame numbers of its name
+        (``{city}_{seq:06d}_{frame:06d}``), as the results layout names it; two cities with the
+        same sequence number cannot be told apart there, so that is an error naming both files.
+        """
+        if not osp.isdir(gt_dir):
+            raise FileNotFoundError(f'ground-truth folder {gt_dir} does not exist (expected '
+                                    '{city}/{city}_{seq:06d}_{frame:06d}_gtFine_labelTrainIds'
+                                    '.png files)')
+        found: Dict[FrameKey, Dict[str, str]] = {}
+        for city in sorted(os.listdir(gt_dir)):
+            folder = osp.join(gt_dir, city)
+            if not osp.isdir(folder):
+                continue
+            for name in sorted(os.listdir(folder)):
+                match = self._NAME.match(name)
+                if match is None:
+                    continue
+                key = (int(match.group(2)), int(match.group(3)))
+                seg_path = osp.join(folder, name)
+                ins_path = seg_path[:-len('labelTrainIds.png')] + 'instanceTrainIds.png'
+                if key in found:
+                    raise ValueError(f'{seg_path} and {found[key]["seg_path"]} have the same '
+                                     f'sequence and frame numbers {key}: offline evaluation '
+                                     'keys frames by these numbers; evaluate one city at a '
+                                     'time (--gt-dir GT/CITY)')
+                if not osp.isfile(ins_path):
+                    raise FileNotFoundError(f'{ins_path}: missing (the instance ids of '
+                                            f'{seg_path})')
+                found[key] = dict(seg_path=seg_path, ins_path=ins_path)
+        if not found:
+            raise FileNotFoundError(f'no {{city}}/*_gtFine_labelTrainIds.png ground truth in '
+                                    f'{gt_dir}')
+        return dict(sorted(found.items()))
+
 
 register_format(KITTISTEPFormat())
 register_format(CityscapesFormat())

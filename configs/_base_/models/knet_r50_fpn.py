@@ -77,8 +77,8 @@ model = dict(
     train_cfg=dict(
         rpn=dict(assigner=hungarian, sampler=dict(type='MaskPseudoSampler')),
         rcnn=dict(assigner=hungarian, sampler=dict(type='MaskPseudoSampler'))),
-    # Pixels that no kept segment wins get class 0 as in the original ('legacy'); 'argmax'
-    # gives them the class of their most likely (rejected) candidate, 'void' the ignore label
-    # 255 (docs/compatibility.md has the measured figures of each).
+    # Pixels that no kept segment wins get the class of their most likely (rejected) candidate
+    # ('argmax', measured best); 'legacy' gives them class 0 as the original, 'void' the ignore
+    # label 255 (docs/compatibility.md has the measured figures of each).
     test_cfg=dict(instance_score_thr=0.3, overlap_thr=0.6, mask_thr=0.5, max_per_img=100,
-                  merge_order='joint', unassigned_fill='legacy', compat=dict()))
+                  merge_order='joint', unassigned_fill='argmax', compat=dict()))
