@@ -5,10 +5,14 @@ resumes); inference and the later steps are always redone (seconds), so the figu
 current checkpoint and code:
 
 1. generate the synthetic STEP dataset (``tools/make_toy_step.py``) in
-   ``$KNET_DATA_ROOT/toy-step`` (default ``datasets/toy-step``);
+   ``$KNET_DATA_ROOT/toy-step`` (default ``datasets/toy-step``): training scenes from ``--seed``,
+   val scenes from ``--val-seed`` (held out: a seed never used for training or for tuning the
+   demo recipe); a folder the generator made with other arguments is made anew;
 2. train the toy Video K-Net config on CPU (``tools/train.py``; resumes from the last checkpoint);
 3. run online inference on the val split (``tools/inference.py``);
-4. score STQ and VPQ (``tools/evaluate_stq.py``, ``tools/evaluate_vpq.py``);
+4. score STQ and VPQ (``tools/evaluate_stq.py``, ``tools/evaluate_vpq.py``) and count the
+   predicted thing segments that cover two or more ground-truth instances
+   (``tools/analysis/instance_merge_rate.py``);
 5. write colourised PNGs and one GIF per sequence (``tools/visualize.py``);
 
 and finally prints where everything is and, as its last lines, the figures.
@@ -24,17 +28,26 @@ from typing import List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = 'configs/toy/video-knet_r18_toy.py'
+#: ``make_toy_step`` arguments of the demo data besides the seeds.
+DEMO_DATA = dict(train_seqs=6, val_seqs=3)
+#: Seed of the demo's val scenes: held out, never used for training or tuning the recipe.
+VAL_SEED = 1000
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Run the Video K-Net demo on synthetic data.')
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='toy training config')
     parser.add_argument('--work-dir', default='outputs/demo', help='checkpoints, logs, results')
-    parser.add_argument('--seed', type=int, default=0, help='dataset and training seed')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch/OpenMP threads per process (default 1: on a 2-core machine '
-                             'a toy training iteration took 0.9 s with 1 thread and 2.0 s with 2 '
-                             'when anything else was running; dataloader workers use the rest)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the training scenes and of training (default 0)')
+    parser.add_argument('--val-seed', type=int, default=VAL_SEED,
+                        help=f'seed of the val scenes (default {VAL_SEED}: held out, never used '
+                             'for training or for tuning the demo recipe)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch/OpenMP threads per process (default: the CPUs this process '
+                             'may use; on a 2-core machine with nothing else running, a toy '
+                             'training iteration took 0.53 s with 2 threads and 0.75 s with 1; '
+                             'give 1 when something else keeps a core busy)')
     parser.add_argument('--fresh', action='store_true',
                         help='retrain and re-infer even if outputs exist (data is kept)')
     return parser.parse_args(argv)
@@ -51,13 +64,25 @@ def run(step: str, cmd: List[str]) -> None:
     print(f'==> [{step}] done in {time.time() - start:.0f}s', flush=True)
 
 
-def dataset_complete(data_root: str) -> bool:
-    """True when both splits of the synthetic dataset exist and hold frames."""
-    return all(
-        osp.isdir(osp.join(data_root, 'video_sequence', split))
-        and any(name.endswith('_panoptic.png')
-                for name in os.listdir(osp.join(data_root, 'video_sequence', split)))
-        for split in ('train', 'val'))
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def make_data(args: argparse.Namespace) -> None:
+    """Generate the demo data unless ``args.data_root`` already holds it, complete and made
+    with the demo's arguments (a folder the generator made otherwise is made anew)."""
+    from knet.datasets.toy_step import toy_step_complete  # torch import: only here
+    root = osp.join(REPO, args.data_root)
+    if toy_step_complete(root, seed=args.seed, val_seed=args.val_seed, **DEMO_DATA):
+        print(f'==> [data] synthetic KITTI-STEP data found in {args.data_root}')
+        return
+    cmd = [sys.executable, 'tools/make_toy_step.py', '--out', args.data_root,
+           '--seed', str(args.seed), '--val-seed', str(args.val_seed)]
+    cmd += [f'--{key.replace("_", "-")}={value}' for key, value in DEMO_DATA.items()]
+    run('data', cmd + ['--overwrite'])
 
 
 def final_checkpoint(work_dir: str) -> Optional[str]:
@@ -94,17 +119,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     start = time.time()
     # The toy config reads its data from $KNET_DATA_ROOT/toy-step (default datasets/toy-step).
     args.data_root = osp.join(os.environ.setdefault('KNET_DATA_ROOT', 'datasets'), 'toy-step')
-    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))  # inherited by every step
+    threads = args.threads or available_cpus()
+    os.environ.setdefault('OMP_NUM_THREADS', str(threads))  # inherited by every step
     work_dir = osp.abspath(osp.join(REPO, args.work_dir))
     results = osp.join(work_dir, 'results')
     gt_dir = osp.join(args.data_root, 'video_sequence', 'val')
     os.makedirs(work_dir, exist_ok=True)
 
-    if dataset_complete(osp.join(REPO, args.data_root)):
-        print(f'==> [data] synthetic KITTI-STEP data found in {args.data_root}')
-    else:
-        run('data', [sys.executable, 'tools/make_toy_step.py', '--out', args.data_root,
-                     '--seed', str(args.seed)])
+    make_data(args)
     ckpt = train(args, work_dir)
     infer = [sys.executable, 'tools/inference.py', args.config, ckpt, results, '--split', 'val']
     # Always redone (about 10 s): the demo owns its results folder, and predictions of another
@@ -118,21 +140,35 @@ def main(argv: Optional[List[str]] = None) -> None:
                 '--json', stq_json] + cache)
     run('VPQ', [sys.executable, 'tools/evaluate_vpq.py', results, '--gt-dir', gt_dir,
                 '--json', vpq_json] + cache)
+    merge_json = osp.join(work_dir, 'merge_rate.json')
+    run('merge rate', [sys.executable, 'tools/analysis/instance_merge_rate.py', results,
+                       '--gt-dir', gt_dir, '--json', merge_json] + cache)
     run('visualize', [sys.executable, 'tools/visualize.py', results, '--img-dir', gt_dir])
 
     with open(stq_json) as f:
         stq = json.load(f)
     with open(vpq_json) as f:
         vpq = json.load(f)
+    with open(merge_json) as f:
+        merge = json.load(f)
     print(f'\nDemo finished in {(time.time() - start) / 60:.1f} min.')
     print(f'  data:        {osp.join(REPO, args.data_root)}')
     print(f'  checkpoint:  {ckpt}')
     print(f'  predictions: {osp.join(results, "panoptic")}')
     print(f'  GIFs:        {osp.join(results, "colorized_gif")}')
-    print(f'  metrics:     {stq_json}, {vpq_json}')
+    print(f'  metrics:     {stq_json}, {vpq_json}, {merge_json}')
     print(f'STQ {stq["STQ"]:.3f}  AQ {stq["AQ"]:.3f}  SQ {stq["SQ"]:.3f}')
     print(f'VPQ {vpq["VPQ"]:.3f}  VPQ_th {vpq["VPQ_th"]:.3f}  VPQ_st {vpq["VPQ_st"]:.3f}'
           f'  (windows {",".join(str(k) for k in vpq.get("window_sizes", [1, 2, 3, 4]))})')
+    print(f'merged: {merge["merged"]} of {merge["pred_segments"]} predicted thing segments cover '
+          f'two or more ground-truth instances ({percent(merge["merged"], merge["pred_segments"])})'
+          f'; split: {merge["split"]} of {merge["gt_instances"]} instances '
+          f'({percent(merge["split"], merge["gt_instances"])})')
+
+
+def percent(part: int, whole: int) -> str:
+    """``part / whole`` as a percentage with one decimal, ``n/a`` for an empty whole."""
+    return f'{100.0 * part / whole:.1f} %' if whole else 'n/a'
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--size 128x416] \
+    python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--val-seed S] [--size 128x416] \
         [--train-seqs 6] [--val-seqs 3] [--frames 20] [--layout kitti-step] [--overwrite]
 
 ``--layout cityscapes`` writes the same scenes in the Cityscapes-STEP layout (the synthetic twin
@@ -33,7 +33,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line arguments."""
     parser = argparse.ArgumentParser(description='Write a synthetic KITTI-STEP dataset.')
     parser.add_argument('--out', required=True, help='dataset root to create')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the scenes (default 0)')
+    parser.add_argument('--val-seed', type=int, default=None,
+                        help='seed of the val scenes instead of --seed: a held-out val split '
+                             'from a seed never used for training or tuning (the demo uses one)')
     parser.add_argument('--size', type=parse_size, default=(128, 416), help='HxW of the frames')
     parser.add_argument('--train-seqs', type=int, default=6)
     parser.add_argument('--val-seqs', type=int, default=3)
@@ -56,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         counts = make_toy_step(args.out, seed=args.seed, size=args.size,
                                train_seqs=args.train_seqs, val_seqs=args.val_seqs,
                                frames=args.frames, overwrite=args.overwrite,
-                               layout=args.layout)
+                               layout=args.layout, val_seed=args.val_seed)
     except (OSError, ValueError) as error:
         sys.exit(f'error: {error}')
     where = 'video_sequence' if args.layout == 'kitti-step' else '{leftImg8bit,gtFine}'

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from knet.structures import IGNORE_LABEL, encode_step_png
-from vseg.folders import claim_folder
+from vseg.folders import claim_folder, read_marker
 from vseg.io import write_png_atomic
 from .step_metainfo import STEP_CLASSES, STEP_THING_IDS
 
@@ -345,9 +345,37 @@ def encode_cityscapes_instances(sem: np.ndarray, inst: np.ndarray) -> np.ndarray
     return out
 
 
+def _arguments_and_files(seed: int, size: Tuple[int, int], train_seqs: int, val_seqs: int,
+                         frames: int, layout: str, val_seed: Optional[int]
+                         ) -> Tuple[Dict[str, object], List[str]]:
+    """The folder-marker arguments of a run and the files it writes (relative to ``out``)."""
+    files = [name for _, split, _, seq_id in _sequences(train_seqs, val_seqs)
+             for t in range(frames) for name in _frame_files(layout, split, seq_id, t).values()]
+    arguments: Dict[str, object] = dict(seed=seed, size=list(size), train_seqs=train_seqs,
+                                        val_seqs=val_seqs, frames=frames)
+    if layout != 'kitti-step':  # markers of KITTI-STEP folders made before layouts existed
+        arguments['layout'] = layout
+    if val_seed is not None and val_seed != seed:  # likewise for folders made before val_seed
+        arguments['val_seed'] = val_seed
+    return arguments, files
+
+
+def toy_step_complete(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE,
+                      train_seqs: int = 6, val_seqs: int = 3, frames: int = 20,
+                      layout: str = 'kitti-step', val_seed: Optional[int] = None) -> bool:
+    """True when ``out`` holds the complete output of :func:`make_toy_step` with these
+    arguments (its marker records them and every file exists); a folder made with other
+    arguments, or one a crashed run left incomplete, gives False."""
+    marker = read_marker(out) if osp.isdir(out) else None
+    arguments, files = _arguments_and_files(seed, (int(size[0]), int(size[1])), train_seqs,
+                                            val_seqs, frames, layout, val_seed)
+    return (marker is not None and marker['tool'] == TOOL and marker['arguments'] == arguments
+            and all(osp.isfile(osp.join(out, name)) for name in files))
+
+
 def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, train_seqs: int = 6,
                   val_seqs: int = 3, frames: int = 20, overwrite: bool = False,
-                  layout: str = 'kitti-step') -> Dict[str, int]:
+                  layout: str = 'kitti-step', val_seed: Optional[int] = None) -> Dict[str, int]:
     """Write a synthetic KITTI-STEP dataset to ``out/video_sequence/{train,val}``.
 
     With ``layout='cityscapes'`` the same scenes are written in the Cityscapes-STEP layout
@@ -364,6 +392,8 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
     Args:
         out: dataset root (created).
         seed: base seed; every sequence has its own stream derived from (seed, split, index).
+        val_seed: seed of the val sequences instead of ``seed`` (a held-out val split whose
+            scenes come from a seed never used for training or tuning); default ``seed``.
         size: frame (h, w), default (128, 416).
         train_seqs: number of training sequences.
         val_seqs: number of validation sequences.
@@ -387,17 +417,14 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
                          f'sequence counts, got size={size}, frames={frames}, '
                          f'train_seqs={train_seqs}, val_seqs={val_seqs}')
     plan = _sequences(train_seqs, val_seqs)
-    files = [name for _, split, _, seq_id in plan for t in range(frames)
-             for name in _frame_files(layout, split, seq_id, t).values()]
-    arguments: Dict[str, object] = dict(seed=seed, size=size, train_seqs=train_seqs,
-                                        val_seqs=val_seqs, frames=frames)
-    if layout != 'kitti-step':  # markers of KITTI-STEP folders made before layouts existed
-        arguments['layout'] = layout
+    arguments, files = _arguments_and_files(seed, size, train_seqs, val_seqs, frames, layout,
+                                            val_seed)
     claim_folder(out, TOOL, arguments, files, overwrite=overwrite)
     for folder in sorted({osp.dirname(osp.join(out, name)) for name in files}):
         os.makedirs(folder, exist_ok=True)
     for split_index, split, index, seq_id in plan:
-        rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
+        base = seed if split == 'train' or val_seed is None else val_seed
+        rng = np.random.default_rng(np.random.SeedSequence([base, split_index, index]))
         sequence = _Sequence(rng, size, frames)
         for t in range(frames):
             img, sem, inst = sequence.render(t)

@@ -262,3 +262,34 @@ def test_cityscapes_ground_truth_listing_errors(tmp_path):
         cityscapes.find_frames(val)
     with pytest.raises(FileNotFoundError, match='no {city}/'):
         cityscapes.find_frames(osp.join(val, 'toycity'))
+
+
+def test_val_seed_changes_only_val_scenes_and_is_recorded(tmp_path):
+    from knet.datasets.toy_step import toy_step_complete
+    same, held_out = str(tmp_path / 'same'), str(tmp_path / 'held_out')
+    make_toy_step(same, seed=3, **TINY)
+    make_toy_step(held_out, seed=3, val_seed=7, **TINY)
+    for split in ('train', 'val'):
+        a, b = (osp.join(root, 'video_sequence', split) for root in (same, held_out))
+        names = sorted(os.listdir(a))
+        match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+        if split == 'train':  # training scenes come from `seed` either way
+            assert len(match) == 4 and not mismatch and not errors
+        else:  # every val frame and label differs
+            assert not match and len(mismatch) == 4
+    # val_seed equal to seed is the default: same bytes, same marker as before val_seed existed
+    default = str(tmp_path / 'default')
+    make_toy_step(default, seed=3, val_seed=3, **TINY)
+    assert filecmp.cmp(osp.join(same, MARKER_NAME), osp.join(default, MARKER_NAME),
+                       shallow=False)
+    with open(osp.join(held_out, MARKER_NAME)) as f:
+        assert json.load(f)['arguments']['val_seed'] == 7
+
+    assert toy_step_complete(held_out, seed=3, val_seed=7, **TINY)
+    assert toy_step_complete(same, seed=3, **TINY) and toy_step_complete(same, seed=3,
+                                                                          val_seed=3, **TINY)
+    assert not toy_step_complete(same, seed=3, val_seed=7, **TINY)  # other arguments
+    assert not toy_step_complete(held_out, seed=3, **TINY)
+    assert not toy_step_complete(str(tmp_path / 'missing'), seed=3, **TINY)
+    os.remove(osp.join(held_out, 'video_sequence', 'val', '000001_000001_panoptic.png'))
+    assert not toy_step_complete(held_out, seed=3, val_seed=7, **TINY)  # incomplete run
