@@ -2,8 +2,9 @@
 
 Usage::
 
-    python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--val-seed S] [--size 128x416] \
-        [--train-seqs 6] [--val-seqs 3] [--frames 20] [--layout kitti-step] [--overwrite]
+    python tools/make_toy_step.py --out datasets/toy-step [--seed 0] [--val-seed S] \
+        [--size 128x416] [--train-seqs 6] [--val-seqs 3] [--frames 20] [--layout kitti-step] \
+        [--overwrite]
 
 ``--layout cityscapes`` writes the same scenes in the Cityscapes-STEP layout (the synthetic twin
 of Cityscapes-STEP: ``leftImg8bit/`` and ``gtFine/`` with labelTrainIds and instanceTrainIds).

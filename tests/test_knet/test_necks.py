@@ -172,6 +172,25 @@ def test_semantic_fpn_adds_positional_encoding_to_coarsest_level() -> None:
     assert torch.allclose(seen['x'], feats[3] + pe)
 
 
+def test_semantic_fpn_output_positional_encoding() -> None:
+    """``out_positional_encoding`` adds the encoding of the output map to the thing output
+    only: the same weights without it give that output minus the encoding, the same stuff output."""
+    kw = dict(norm_cfg=dict(type='GN', num_groups=8),
+              positional_encoding=dict(PE_CFG, num_feats=32))
+    plain = SemanticFPNWrapper(64, 64, 32, **kw)
+    with_pe = SemanticFPNWrapper(64, 64, 32, out_positional_encoding=dict(PE_CFG, num_feats=16),
+                                 **kw)
+    with_pe.load_state_dict(plain.state_dict())  # the encoding has no parameters
+    feats = _pyramid([64] * 4, size=16, batch=2)
+    (out, aux), (out_pe, aux_pe) = plain(feats), with_pe(feats)
+    pe = SinePositionalEncoding(16, normalize=True)(torch.zeros(2, 8, 8, dtype=torch.bool))
+    assert pe.shape == out.shape == (2, 32, 8, 8) and pe.abs().sum() > 0
+    assert torch.allclose(out_pe, out + pe) and torch.equal(aux_pe, aux)
+    with pytest.raises(ValueError, match='output positional encoding gives 64 channels but '
+                                         'out_channels=32'):
+        SemanticFPNWrapper(64, 64, 32, out_positional_encoding=dict(PE_CFG, num_feats=32))
+
+
 @pytest.mark.parametrize('channels, groups, batch', [(64, 8, 2), (32, 32, 1), (48, 16, 3)])
 def test_semantic_fpn_reduced_channels_and_grads(channels: int, groups: int, batch: int) -> None:
     sfpn = SemanticFPNWrapper(channels, channels, channels,

@@ -38,6 +38,10 @@ class SemanticFPNWrapper(BaseModule):
             added to level ``cat_coors_level``; its channels must equal ``in_channels``.
         cat_coors: Concatenate (x, y) coordinates in [-1, 1] to level ``cat_coors_level``.
         cat_coors_level: Level receiving the encoding/coordinates (None = ``end_level``).
+        out_positional_encoding: Config of a positional encoding added to the thing output
+            (after ``conv_pred``), so the thing kernels see position directly; its channels must
+            equal ``out_channels``. Not in the original (None there); the CPU demo uses it to
+            tell identical-looking objects apart (docs/demo_recipe.md).
         num_aux_convs: Number of extra 1x1 output heads (1 gives the stuff feature).
         norm_cfg: Norm of every conv (the reference: GN with 32 groups).
         act_cfg: Activation of the per-level convs.
@@ -55,6 +59,7 @@ class SemanticFPNWrapper(BaseModule):
                  positional_encoding: Optional[dict] = None,
                  cat_coors: bool = False,
                  cat_coors_level: Optional[int] = None,
+                 out_positional_encoding: Optional[dict] = None,
                  num_aux_convs: int = 1,
                  norm_cfg: Optional[dict] = dict(type='GN', num_groups=32, requires_grad=True),
                  act_cfg: Optional[dict] = dict(type='ReLU', inplace=True),
@@ -79,13 +84,10 @@ class SemanticFPNWrapper(BaseModule):
         self.cat_coors = cat_coors
         self.cat_coors_level = end_level if cat_coors_level is None else cat_coors_level
         self._conv_kw = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, inplace=False)
-        self.positional_encoding = None
-        if positional_encoding is not None:
-            self.positional_encoding = MODELS.build(positional_encoding)
-            pe_channels = 2 * getattr(self.positional_encoding, 'num_feats', in_channels // 2)
-            if pe_channels != in_channels:
-                raise ValueError(f'SemanticFPNWrapper: positional encoding gives {pe_channels} '
-                                 f'channels but in_channels={in_channels}')
+        self.positional_encoding = self._build_encoding(positional_encoding, in_channels,
+                                                        'positional encoding', 'in_channels')
+        self.out_positional_encoding = self._build_encoding(
+            out_positional_encoding, out_channels, 'output positional encoding', 'out_channels')
         self.convs_all_levels = nn.ModuleList(
             self._build_level(level) for level in range(start_level, end_level + 1))
         self.conv_pred = ConvModule(feat_channels, out_channels, 1, conv_cfg=conv_cfg,
@@ -94,6 +96,25 @@ class SemanticFPNWrapper(BaseModule):
             ConvModule(feat_channels, out_channels, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                        act_cfg=out_act_cfg) for _ in range(num_aux_convs))
         self._init_conv_weights()
+
+    @staticmethod
+    def _build_encoding(cfg: Optional[dict], channels: int, key: str,
+                        channels_key: str) -> Optional[nn.Module]:
+        """Build the positional encoding ``cfg`` (None: none) giving ``channels`` channels."""
+        if cfg is None:
+            return None
+        encoding = MODELS.build(cfg)
+        got = 2 * getattr(encoding, 'num_feats', channels // 2)
+        if got != channels:
+            raise ValueError(f'SemanticFPNWrapper: {key} gives {got} channels but '
+                             f'{channels_key}={channels}')
+        return encoding
+
+    @staticmethod
+    def _add_encoding(encoding: nn.Module, x: Tensor) -> Tensor:
+        """``x`` plus ``encoding`` of a map of its size (every position valid)."""
+        valid = x.new_zeros((x.shape[0], ) + x.shape[-2:], dtype=torch.bool)
+        return x + encoding(valid).to(x.dtype)
 
     def _build_level(self, level: int) -> nn.Sequential:
         """Build the conv/upsample branch bringing ``level`` to the output stride."""
@@ -157,10 +178,12 @@ class SemanticFPNWrapper(BaseModule):
             x = inputs[level]
             if level == self.cat_coors_level:
                 if self.positional_encoding is not None:
-                    valid = x.new_zeros((x.shape[0], ) + x.shape[-2:], dtype=torch.bool)
-                    x = x + self.positional_encoding(valid).to(x.dtype)
+                    x = self._add_encoding(self.positional_encoding, x)
                 if self.cat_coors:
                     x = torch.cat([x, self._coord_feat(x)], dim=1)
             y = branch(x)
             fused = y if fused is None else fused + y
-        return [self.conv_pred(fused)] + [conv(fused) for conv in self.aux_convs]
+        out = self.conv_pred(fused)
+        if self.out_positional_encoding is not None:
+            out = self._add_encoding(self.out_positional_encoding, out)
+        return [out] + [conv(fused) for conv in self.aux_convs]
