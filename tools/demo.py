@@ -47,8 +47,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch/OpenMP threads per process (default: the CPUs this process '
                              'may use; on a 2-core machine with nothing else running, a toy '
-                             'training iteration took 0.53 s with 2 threads and 0.75 s with 1; '
-                             'give 1 when something else keeps a core busy)')
+                             'training iteration took 0.40-0.55 s with 2 threads; give 1 when '
+                             'something else keeps a core busy)')
     parser.add_argument('--fresh', action='store_true',
                         help='retrain and re-infer even if outputs exist (data is kept)')
     return parser.parse_args(argv)

@@ -10,6 +10,9 @@ its arguments and the files it writes) before any other file. Then
 * the same tool with other arguments is refused unless ``overwrite``, which removes the files
   that the marker lists (its own previous output) and nothing else; a tool that only adds files
   (a prepare script run for another split) may instead accept other arguments.
+
+:func:`folder_complete` tells whether a folder already holds a finished run of given arguments
+(``tools/demo.py`` skips generating its data then).
 """
 import json
 import os
@@ -66,6 +69,27 @@ def remove_listed_files(folder: str, files: Sequence[str]) -> None:
             parent = osp.dirname(parent)
 
 
+def _as_json(arguments: Mapping[str, object]) -> dict:
+    """``arguments`` as the marker stores them (JSON values: tuples become lists)."""
+    return json.loads(json.dumps(dict(arguments), sort_keys=True))
+
+
+def folder_complete(folder: str, tool: str, arguments: Mapping[str, object],
+                    files: Sequence[str]) -> bool:
+    """True when ``folder`` was claimed by ``tool`` with ``arguments`` (its marker says so) and
+    every one of ``files`` (relative to ``folder``) exists: the run is done, nothing to redo.
+    A folder made with other arguments, by another tool, without a marker, or left incomplete
+    by a crashed run gives False.
+
+    Raises:
+        ValueError: the marker exists but is corrupt (naming it).
+    """
+    marker = read_marker(folder)
+    return (marker is not None and marker['tool'] == tool
+            and marker['arguments'] == _as_json(arguments)
+            and all(osp.isfile(osp.join(folder, name)) for name in files))
+
+
 def claim_folder(folder: str, tool: str, arguments: Mapping[str, object],
                  files: Sequence[str] = (), overwrite: bool = False,
                  other_arguments_ok: bool = False) -> None:
@@ -86,7 +110,7 @@ def claim_folder(folder: str, tool: str, arguments: Mapping[str, object],
             another tool's), or was made with other arguments and neither ``overwrite`` nor
             ``other_arguments_ok`` is given.
     """
-    arguments = json.loads(json.dumps(dict(arguments), sort_keys=True))
+    arguments = _as_json(arguments)
     marker = read_marker(folder) if osp.isdir(folder) else None
     listed: List[str] = list(files)
     if marker is None:

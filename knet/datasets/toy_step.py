@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from knet.structures import IGNORE_LABEL, encode_step_png
-from vseg.folders import claim_folder, read_marker
+from vseg.folders import claim_folder, folder_complete
 from vseg.io import write_png_atomic
 from .step_metainfo import STEP_CLASSES, STEP_THING_IDS
 
@@ -351,7 +351,7 @@ def _arguments_and_files(seed: int, size: Tuple[int, int], train_seqs: int, val_
     """The folder-marker arguments of a run and the files it writes (relative to ``out``)."""
     files = [name for _, split, _, seq_id in _sequences(train_seqs, val_seqs)
              for t in range(frames) for name in _frame_files(layout, split, seq_id, t).values()]
-    arguments: Dict[str, object] = dict(seed=seed, size=list(size), train_seqs=train_seqs,
+    arguments: Dict[str, object] = dict(seed=seed, size=size, train_seqs=train_seqs,
                                         val_seqs=val_seqs, frames=frames)
     if layout != 'kitti-step':  # markers of KITTI-STEP folders made before layouts existed
         arguments['layout'] = layout
@@ -366,11 +366,9 @@ def toy_step_complete(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE,
     """True when ``out`` holds the complete output of :func:`make_toy_step` with these
     arguments (its marker records them and every file exists); a folder made with other
     arguments, or one a crashed run left incomplete, gives False."""
-    marker = read_marker(out) if osp.isdir(out) else None
     arguments, files = _arguments_and_files(seed, (int(size[0]), int(size[1])), train_seqs,
                                             val_seqs, frames, layout, val_seed)
-    return (marker is not None and marker['tool'] == TOOL and marker['arguments'] == arguments
-            and all(osp.isfile(osp.join(out, name)) for name in files))
+    return folder_complete(out, TOOL, arguments, files)
 
 
 def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, train_seqs: int = 6,

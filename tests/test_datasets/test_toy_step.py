@@ -293,3 +293,26 @@ def test_val_seed_changes_only_val_scenes_and_is_recorded(tmp_path):
     assert not toy_step_complete(str(tmp_path / 'missing'), seed=3, **TINY)
     os.remove(osp.join(held_out, 'video_sequence', 'val', '000001_000001_panoptic.png'))
     assert not toy_step_complete(held_out, seed=3, val_seed=7, **TINY)  # incomplete run
+
+
+def test_folder_complete_marker_arguments_and_files(tmp_path):
+    from vseg.folders import claim_folder, folder_complete
+    folder = str(tmp_path / 'out')
+    files = ['a/x.png', 'b.png']
+    assert not folder_complete(folder, 'tool', dict(size=(2, 3)), files)  # no folder
+    claim_folder(folder, 'tool', dict(size=(2, 3)), files)
+    assert not folder_complete(folder, 'tool', dict(size=(2, 3)), files)  # no file yet
+    os.makedirs(osp.join(folder, 'a'))
+    for name in files:
+        with open(osp.join(folder, name), 'w') as f:
+            f.write('x')
+    # the marker stores JSON: a tuple and a list of the same values are the same arguments
+    assert folder_complete(folder, 'tool', dict(size=(2, 3)), files)
+    assert folder_complete(folder, 'tool', dict(size=[2, 3]), files)
+    assert not folder_complete(folder, 'tool', dict(size=(2, 4)), files)
+    assert not folder_complete(folder, 'other', dict(size=(2, 3)), files)
+    assert not folder_complete(folder, 'tool', dict(size=(2, 3)), files + ['c.png'])
+    with open(osp.join(folder, MARKER_NAME), 'w') as f:
+        f.write('{"tool": "tool"}')
+    with pytest.raises(ValueError, match='corrupt folder marker'):
+        folder_complete(folder, 'tool', dict(size=(2, 3)), files)

@@ -40,8 +40,9 @@ class SemanticFPNWrapper(BaseModule):
         cat_coors_level: Level receiving the encoding/coordinates (None = ``end_level``).
         out_positional_encoding: Config of a positional encoding added to the thing output
             (after ``conv_pred``), so the thing kernels see position directly; its channels must
-            equal ``out_channels``. Not in the original (None there); the CPU demo uses it to
-            tell identical-looking objects apart (docs/demo_recipe.md).
+            equal ``out_channels``. Not in the original (None there, and in every config here):
+            tried for the CPU demo, it did not reduce merged look-alike instances
+            (docs/demo_recipe.md).
         num_aux_convs: Number of extra 1x1 output heads (1 gives the stuff feature).
         norm_cfg: Norm of every conv (the reference: GN with 32 groups).
         act_cfg: Activation of the per-level convs.
