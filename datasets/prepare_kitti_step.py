@@ -19,16 +19,14 @@ already in place (other splits may be added); a different existing file is an er
         --out datasets/kitti-step
 """
 import argparse
-import filecmp
 import os
 import os.path as osp
-import shutil
 import sys
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
 from vseg.folders import claim_folder
-from vseg.io import atomic_path
+from vseg.folders import place_file as place
 
 Plan = List[Tuple[str, str]]
 TOOL = 'datasets/prepare_kitti_step.py'
@@ -71,28 +69,6 @@ def plan_test_split(kitti_root: str, out_dir: str) -> Plan:
     return [(image, osp.join(out_dir, f'{seq:06d}_{frame:06d}_leftImg8bit.png'))
             for seq, seq_dir in _numbered_pngs(images_dir, 4)
             for frame, image in _numbered_pngs(seq_dir, 6)]
-
-
-def place(source: str, target: str, copy: bool) -> str:
-    """Hard-link (or copy) ``source`` to ``target``.
-
-    Returns:
-        ``'linked'``, ``'copied'`` or ``'skipped'`` (``target`` already holds the same bytes).
-    """
-    if osp.lexists(target):
-        if osp.samefile(source, target) or filecmp.cmp(source, target, shallow=False):
-            return 'skipped'
-        raise FileExistsError(f'{target}: exists with different content than {source}; '
-                              'remove it to re-create')
-    if not copy:
-        try:
-            os.link(source, target)
-            return 'linked'
-        except OSError:
-            pass
-    with atomic_path(target) as tmp:
-        shutil.copy2(source, tmp)
-    return 'copied'
 
 
 def prepare(kitti_root: str, step_root: str, out: str, copy: bool = False,

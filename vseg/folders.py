@@ -14,12 +14,14 @@ its arguments and the files it writes) before any other file. Then
 :func:`folder_complete` tells whether a folder already holds a finished run of given arguments
 (``tools/demo.py`` skips generating its data then).
 """
+import filecmp
 import json
 import os
 import os.path as osp
+import shutil
 from typing import List, Mapping, Optional, Sequence
 
-from .io import read_json_object, write_text_atomic
+from .io import atomic_path, read_json_object, write_text_atomic
 
 MARKER_NAME = 'made_by.json'
 
@@ -137,3 +139,26 @@ def claim_folder(folder: str, tool: str, arguments: Mapping[str, object],
     write_text_atomic(osp.join(folder, MARKER_NAME),
                       json.dumps(dict(tool=tool, arguments=arguments, files=listed), indent=1)
                       + '\n')
+
+
+def place_file(source: str, target: str, copy: bool = False) -> str:
+    """Hard-link (or, with ``copy`` or across devices, copy atomically) ``source`` to ``target``;
+    the dataset preparation scripts place a user's files with it, never moving or changing them.
+
+    Returns:
+        ``'linked'``, ``'copied'`` or ``'skipped'`` (``target`` already holds the same bytes).
+    """
+    if osp.lexists(target):
+        if osp.samefile(source, target) or filecmp.cmp(source, target, shallow=False):
+            return 'skipped'
+        raise FileExistsError(f'{target}: exists with different content than {source}; '
+                              'remove it to re-create')
+    if not copy:
+        try:
+            os.link(source, target)
+            return 'linked'
+        except OSError:
+            pass
+    with atomic_path(target) as tmp:
+        shutil.copy2(source, tmp)
+    return 'copied'

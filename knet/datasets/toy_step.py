@@ -26,7 +26,8 @@ import numpy as np
 
 from knet.structures import IGNORE_LABEL, encode_step_png
 from vseg.folders import claim_folder, folder_complete
-from vseg.io import write_png_atomic
+from vseg.io import write_bytes_atomic, write_png_atomic, write_text_atomic
+from vseg.metainfo import VIPSEG_CATEGORIES
 from .step_metainfo import STEP_CLASSES, STEP_THING_IDS
 
 BASE_SIZE = (128, 416)
@@ -297,8 +298,22 @@ PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
 #: Name of the generator in the folder marker (:mod:`vseg.folders`).
 TOOL = 'tools/make_toy_step.py'
 SUFFIXES = ('leftImg8bit', 'panoptic')
-#: Output layouts: the KITTI-STEP one, or the Cityscapes-STEP one (one city, ``CITY``).
-LAYOUTS = ('kitti-step', 'cityscapes')
+#: Output layouts: the KITTI-STEP one, the Cityscapes-STEP one (one city, ``CITY``), or the
+#: VIPSeg one (``VIPSeg_720P``: ``images/``, ``panomasks/``, split lists).
+LAYOUTS = ('kitti-step', 'cityscapes', 'vipseg')
+#: The VIPSeg category of every toy class (the twin uses these 18 of VIPSeg's 124 categories;
+#: truck, bus, train, motorcycle and bicycle are things in VIPSeg, so each of those toy segments
+#: is an instance there, and the rider is a person).
+TOY_TO_VIPSEG = {
+    'road': 'road', 'sidewalk': 'path', 'building': 'building', 'wall': 'wall',
+    'fence': 'handrail_or_fence', 'pole': 'pole', 'traffic light': 'traffic_light',
+    'traffic sign': 'billboard_or_Bulletin_Board', 'vegetation': 'tree', 'terrain': 'grass',
+    'sky': 'sky', 'person': 'person', 'rider': 'person', 'car': 'car', 'truck': 'truck',
+    'bus': 'bus', 'train': 'train', 'motorcycle': 'motorcycle', 'bicycle': 'bicycle'}
+#: VIPSeg instance number of the rider (a person; the toy persons are numbered from 0 up).
+VIPSEG_RIDER_INSTANCE = 99
+#: JPEG quality of the VIPSeg twin's images (fixed: byte-reproducible).
+JPEG_QUALITY = 95
 CITY = 'toycity'
 #: Offset of the thing instances in Cityscapes ``instanceTrainIds`` (class * 1000 + index).
 CITYSCAPES_INSTANCE_OFFSET = 1000
@@ -324,11 +339,49 @@ def _frame_files(layout: str, split: str, seq_id: int, frame: int) -> Dict[str, 
     if layout == 'kitti-step':
         stem = _stem(split, seq_id, frame)
         return dict(image=stem + '_leftImg8bit.png', panoptic=stem + '_panoptic.png')
+    if layout == 'vipseg':
+        video = vipseg_video_name(seq_id)
+        return dict(image=osp.join('images', video, f'{frame:05d}.jpg'),
+                    vipseg=osp.join('panomasks', video, f'{frame:05d}.png'))
     name = f'{CITY}_{seq_id:06d}_{frame:06d}'
     gt = osp.join('gtFine', split, CITY, name)
     return dict(image=osp.join('leftImg8bit', split, CITY, name + '_leftImg8bit.png'),
                 semantic=gt + '_gtFine_labelTrainIds.png',
                 instance=gt + '_gtFine_instanceTrainIds.png')
+
+
+def vipseg_video_name(seq_id: int) -> str:
+    """Folder name of toy sequence ``seq_id`` in the VIPSeg layout."""
+    return f'toy_{seq_id:04d}'
+
+
+def encode_vipseg_raw(sem: np.ndarray, inst: np.ndarray) -> np.ndarray:
+    """(H, W) uint16 raw VIPSeg mask of toy class ids ``sem`` and STEP ids ``inst``.
+
+    Stuff pixels hold category + 1; thing pixels (category + 1) * 100 + instance, the instance
+    being the toy id - 1 for cars and persons, :data:`VIPSEG_RIDER_INSTANCE` for the rider and 0
+    for the one segment of each other VIPSeg thing class (truck, bus, ...); void is 0.
+    """
+    vip_ids = {name: i for i, (name, _, _) in enumerate(VIPSEG_CATEGORIES)}
+    out = np.zeros(sem.shape, np.uint16)
+    for class_id in np.unique(sem).tolist():
+        if class_id == IGNORE_LABEL:
+            continue
+        name = STEP_CLASSES[class_id]
+        category = vip_ids[TOY_TO_VIPSEG[name]]
+        where = sem == class_id
+        if not VIPSEG_CATEGORIES[category][1]:
+            out[where] = category + 1
+            continue
+        if class_id in STEP_THING_IDS:
+            number = inst[where].astype(np.int64) - 1
+            if number.min() < 0 or number.max() >= VIPSEG_RIDER_INSTANCE:
+                raise ValueError(f'toy {name} instance ids must lie in 1..'
+                                 f'{VIPSEG_RIDER_INSTANCE - 1} for the VIPSeg encoding')
+        else:
+            number = np.int64(VIPSEG_RIDER_INSTANCE if name == 'rider' else 0)
+        out[where] = (category + 1) * 100 + number
+    return out
 
 
 def encode_cityscapes_instances(sem: np.ndarray, inst: np.ndarray) -> np.ndarray:
@@ -351,6 +404,8 @@ def _arguments_and_files(seed: int, size: Tuple[int, int], train_seqs: int, val_
     """The folder-marker arguments of a run and the files it writes (relative to ``out``)."""
     files = [name for _, split, _, seq_id in _sequences(train_seqs, val_seqs)
              for t in range(frames) for name in _frame_files(layout, split, seq_id, t).values()]
+    if layout == 'vipseg':
+        files += ['train.txt', 'val.txt']
     arguments: Dict[str, object] = dict(seed=seed, size=size, train_seqs=train_seqs,
                                         val_seqs=val_seqs, frames=frames)
     if layout != 'kitti-step':  # markers of KITTI-STEP folders made before layouts existed
@@ -379,7 +434,10 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
     With ``layout='cityscapes'`` the same scenes are written in the Cityscapes-STEP layout
     instead (one city, ``toycity``): ``leftImg8bit/{split}/toycity/toycity_{seq:06d}_{frame:06d}
     _leftImg8bit.png`` and ``gtFine/{split}/toycity/..._gtFine_{labelTrainIds,instanceTrainIds}
-    .png`` (:func:`encode_cityscapes_instances`).
+    .png`` (:func:`encode_cityscapes_instances`). With ``layout='vipseg'`` they are written in
+    the VIPSeg (720p) layout: ``images/toy_{seq:04d}/{frame:05d}.jpg``, ``panomasks/toy_{seq:04d}/
+    {frame:05d}.png`` (raw 16-bit values, :func:`encode_vipseg_raw`), ``train.txt`` and
+    ``val.txt``.
 
     Sequences are numbered 0..train_seqs-1 (train) then train_seqs.. (val); frames 0..frames-1.
     ``out`` is claimed first (:func:`vseg.folders.claim_folder`): a marker with the arguments
@@ -428,12 +486,23 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
             img, sem, inst = sequence.render(t)
             paths = {role: osp.join(out, name)
                      for role, name in _frame_files(layout, split, seq_id, t).items()}
-            write_png_atomic(paths['image'], img[..., ::-1], PNG_PARAMS)
+            if layout == 'vipseg':
+                _, data = cv2.imencode('.jpg', img[..., ::-1],
+                                        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                write_bytes_atomic(paths['image'], data.tobytes())
+            else:
+                write_png_atomic(paths['image'], img[..., ::-1], PNG_PARAMS)
             if layout == 'kitti-step':
                 write_png_atomic(paths['panoptic'], encode_step_png(sem, inst)[..., ::-1],
                                  PNG_PARAMS)
+            elif layout == 'vipseg':
+                write_png_atomic(paths['vipseg'], encode_vipseg_raw(sem, inst), PNG_PARAMS)
             else:
                 write_png_atomic(paths['semantic'], sem, PNG_PARAMS)
                 write_png_atomic(paths['instance'], encode_cityscapes_instances(sem, inst),
                                  PNG_PARAMS)
+    if layout == 'vipseg':
+        for split in ('train', 'val'):
+            names = [vipseg_video_name(seq_id) for _, name, _, seq_id in plan if name == split]
+            write_text_atomic(osp.join(out, f'{split}.txt'), ''.join(n + '\n' for n in names))
     return {'train': train_seqs * frames, 'val': val_seqs * frames}

@@ -7,11 +7,13 @@ annotation file(s) of one frame into ``(semantic, instance)`` maps: (H, W) datas
 i.e. stuff or crowd). Class facts (thing ids, number of classes, ignore label, label divisor)
 are never part of a format: they come from dataset metainfo (:mod:`vseg.metainfo`).
 
-Entries: ``'kitti-step'`` (KITTI-STEP panoptic PNG) and ``'cityscapes'`` (Cityscapes
-``labelTrainIds`` + ``instanceTrainIds``); docs/data_formats.md describes both, and
-docs/adding_a_dataset.md how to add one.
+Entries: ``'kitti-step'`` (KITTI-STEP panoptic PNG), ``'cityscapes'`` (Cityscapes
+``labelTrainIds`` + ``instanceTrainIds``) and ``'vipseg'`` (VIPSeg raw ``panomasks``);
+docs/data_formats.md describes them, and docs/adding_a_dataset.md how to add one. The
+COCO-panoptic-style video ground truth and submissions of the official VIPSeg and Cityscapes-VPS
+evaluators are read by :mod:`vseg.formats.panoptic_video` and the benchmark modules.
 """
-from . import step  # noqa: F401  (registers 'kitti-step' and 'cityscapes')
+from . import step, vipseg  # noqa: F401  (register 'kitti-step', 'cityscapes', 'vipseg')
 from .base import AnnotationFormat, check_semantic, format_names, get_format, register_format
 
 __all__ = ['AnnotationFormat', 'check_semantic', 'format_names', 'get_format',

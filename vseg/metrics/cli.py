@@ -1,5 +1,11 @@
 """The evaluator command lines (``tools/evaluate_stq.py``, ``tools/evaluate_vpq.py``).
 
+With ``--format vipseg`` (or another official benchmark of
+:data:`vseg.metrics.benchmark_eval.BENCHMARKS`) a tool scores that benchmark's official
+submission (``SUBMIT/pan_pred/`` + ``pred.json``) against its official ground truth with the
+benchmark's own definition (:func:`benchmark_main`); without it, a results folder of our
+layout against a dataset's ground truth.
+
 Each ``*_main(argv)`` parses its options (:func:`vseg.metrics.evaluate.add_common_args` plus its
 own), evaluates, prints readable tables in percent, the provenance line of the results folder
 and, last, the headline line; only then it writes the figures as JSON if asked (fractions; NaN
@@ -7,8 +13,10 @@ as null) and returns the result dict. Only NumPy and OpenCV are imported, so ``-
 at once.
 """
 import argparse
+import sys
 from typing import List, Optional
 
+from .benchmark_eval import BENCHMARKS, default_workers, evaluate_stq, evaluate_vpq, parse_windows
 from .evaluate import (
     EvalSetup,
     add_common_args,
@@ -16,6 +24,7 @@ from .evaluate import (
     format_table,
     percent,
     resolve_setup,
+    write_json,
 )
 from .stq import STQuality
 from .vpq import VideoPanopticQuality, check_window_sizes
@@ -36,7 +45,10 @@ def stq_report(result: dict, class_names: List[str], legacy: bool) -> str:
 
 
 def stq_main(argv: Optional[List[str]] = None) -> dict:
-    """``tools/evaluate_stq.py``: STQ / AQ / SQ of a results folder."""
+    """``tools/evaluate_stq.py``: STQ / AQ / SQ of a results folder (or, with ``--format``,
+    of an official benchmark submission: :func:`benchmark_main`)."""
+    if _format_of(argv) is not None:
+        return benchmark_main('stq', argv)
     parser = argparse.ArgumentParser(description='STQ / AQ / SQ of video panoptic results.')
     add_common_args(parser)
     parser.add_argument('--legacy', action='store_true',
@@ -72,7 +84,10 @@ def vpq_report(result: dict, class_names: List[str], thing_ids: List[int]) -> st
 
 
 def vpq_main(argv: Optional[List[str]] = None) -> dict:
-    """``tools/evaluate_vpq.py``: VPQ over k-frame windows of a results folder."""
+    """``tools/evaluate_vpq.py``: VPQ over k-frame windows of a results folder (or, with
+    ``--format``, of an official benchmark submission: :func:`benchmark_main`)."""
+    if _format_of(argv) is not None:
+        return benchmark_main('vpq', argv)
     parser = argparse.ArgumentParser(description='VPQ over k-frame windows of video panoptic '
                                                  'results.')
     add_common_args(parser)
@@ -88,3 +103,93 @@ def vpq_main(argv: Optional[List[str]] = None) -> dict:
                                                        metric.thing_ids),
         check=lambda sequences: check_window_sizes(metric.window_sizes, sequences),
         window_sizes=metric.window_sizes, thing_ids=metric.thing_ids)
+
+
+def _format_of(argv: Optional[List[str]]) -> Optional[str]:
+    """The value of ``--format`` in ``argv`` (None when absent)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--format')
+    known, _ = parser.parse_known_args(argv)
+    return known.format
+
+
+def benchmark_report(metric: str, result: dict, categories: dict, per_class: bool,
+                     per_video: bool) -> str:
+    """Readable tables (percent) ending with the headline line."""
+    lines = []
+    if metric == 'vpq':
+        windows = result['per_window']
+        if per_class:
+            rows = []
+            for c, info in categories.items():
+                kind = 'thing' if info['isthing'] else 'stuff'
+                rows.append([c, info.get('name', c), kind] + [
+                    percent(w['per_class'][c]['PQ']) for w in windows.values()])
+            lines += [format_table(['class', 'name', 'kind'] + [f'PQ@{k}' for k in windows],
+                                   rows), '']
+        rows = [[length, w['k'], w['num_windows'], percent(w['VPQ']), percent(w['VPQ_th']),
+                 percent(w['VPQ_st'])] for length, w in windows.items()]
+        rows.append(['mean', '', '', percent(result['VPQ']), percent(result['VPQ_th']),
+                     percent(result['VPQ_st'])])
+        lines += [format_table(['frames', 'k', 'windows', 'All', 'Things', 'Stuff'], rows), '']
+        lines.append(f'VPQ {percent(result["VPQ"])}  VPQ_th {percent(result["VPQ_th"])}  '
+                     f'VPQ_st {percent(result["VPQ_st"])}  (official {result["format"]} '
+                     f'definition, mean over window lengths {" ".join(windows)})')
+    else:
+        if per_video:
+            rows = [[name, r['num_frames'], r['num_tubes'], percent(r['STQ']), percent(r['AQ']),
+                     percent(r['SQ'])] for name, r in result['per_video'].items()]
+            lines += [format_table(['video', 'frames', 'tubes', 'STQ', 'AQ', 'SQ'], rows), '']
+        lines.append(f'STQ {percent(result["STQ"])}  AQ {percent(result["AQ"])}  '
+                     f'SQ {percent(result["SQ"])}  (official {result["format"]} definition, '
+                     f'{len(result["per_video"])} videos)')
+    return '\n'.join(lines)
+
+
+def benchmark_main(metric: str, argv: Optional[List[str]] = None) -> dict:
+    """Score an official submission of a benchmark (``--format``) with its official metric."""
+    tool = 'evaluate_vpq.py' if metric == 'vpq' else 'evaluate_stq.py'
+    names = sorted(name for name, b in BENCHMARKS.items() if metric in b.metrics)
+    parser = argparse.ArgumentParser(
+        prog=tool, description=f'Official {metric.upper()} of a benchmark submission '
+                               '(SUBMIT/pan_pred/ + SUBMIT/pred.json); docs/metrics.md.')
+    parser.add_argument('submit_dir', help='the submission folder (pan_pred/ and pred.json)')
+    parser.add_argument('--format', required=True, choices=names, help='the benchmark')
+    parser.add_argument('--gt-dir', required=True,
+                        help='ground-truth root: converted (vipseg: panomasksRGB/ + '
+                             'panoptic_gt_VIPSeg_val.json) or raw (vipseg: panomasks/ + val.txt '
+                             'here or in the parent), converted in memory')
+    if metric == 'vpq':
+        parser.add_argument('--windows', type=parse_windows,
+                            help='comma-separated window lengths in frames (default: the '
+                                 'official list, vipseg 1,2,4,6,8)')
+        parser.add_argument('--per-class', action='store_true',
+                            help='also print the PQ of every class at every window length')
+    else:
+        parser.add_argument('--per-video', action='store_true',
+                            help='also print STQ / AQ / SQ of every video')
+    parser.add_argument('--json', metavar='OUT.json', help='also write the figures as JSON '
+                                                           '(fractions, NaN as null)')
+    parser.add_argument('--workers', type=int, default=default_workers(),
+                        help='processes (default: %(default)s = CPUs available, at most 8)')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    args = parser.parse_args(argv)
+    benchmark = BENCHMARKS[args.format]
+    gt_videos, pred_videos, categories, kind = benchmark.load(args.submit_dir, args.gt_dir)
+    progress = not args.no_progress
+    if metric == 'vpq':
+        windows = args.windows or list(benchmark.windows)
+        result = evaluate_vpq(gt_videos, pred_videos, categories, windows, args.workers,
+                              progress)
+        for warning in result.pop('warnings'):
+            print(f'warning: {warning}', file=sys.stderr)
+    else:
+        result = evaluate_stq(gt_videos, pred_videos, categories, args.workers, progress)
+    result = dict(format=args.format, **result)
+    result.update(ground_truth=kind, num_videos=len(gt_videos))
+    print(benchmark_report(metric, result, categories, getattr(args, 'per_class', False),
+                           getattr(args, 'per_video', False)), flush=True)
+    if args.json:
+        write_json(args.json, result)
+        print(f'wrote {args.json}', file=sys.stderr)
+    return result
