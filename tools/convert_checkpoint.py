@@ -3,9 +3,17 @@
 Usage::
 
     python tools/convert_checkpoint.py IN.pth OUT.pth [--keep-all-link-stages]
-        [--config CONFIG] [--strict] [--force]
+        [--backbone {auto,swin,keep}] [--config CONFIG] [--strict] [--force]
 
-The key mapping lives in :mod:`knet.models.utils.ckpt_convert`. The tool prints
+The key mapping lives in :mod:`knet.models.utils.ckpt_convert`. The backbone layout is detected
+from the keys (``--backbone auto``): a Swin-B/L backbone of the original
+(``SwinTransformerDIY``: ``backbone.patch_embed.*``, ``backbone.layers.{i}.blocks.{j}.*``, ...)
+is renamed to our ``TVSwin`` (``backbone.features.*``), the patch-merging channels reordered to
+torchvision's concatenation order; any other backbone (ResNet) keeps its names. A bare Swin
+backbone file (e.g. an ImageNet ``{'model': ...}`` checkpoint) converts to ``features.*`` keys
+that ``TVSwin(pretrained=OUT.pth)`` loads. A Swin key that is neither mapped nor expected is an
+error naming it; for a Swin backbone the tool also prints the ``TVSwin`` arguments it implies.
+``--backbone swin`` / ``keep`` force the layout. The tool prints
 how many keys were converted, the dropped keys (with the reason) and the unmatched ones. With
 ``--config`` it also builds that config's model and reports missing / unexpected keys and shape
 mismatches; ``--strict`` then fails on any of them. Only convert checkpoints you trust: loading
@@ -25,9 +33,12 @@ from typing import List, Optional, Sequence
 import torch
 
 from knet.models.utils.ckpt_convert import (
+    BACKBONE_LAYOUTS,
     compare_with_model,
     convert_state_dict,
+    detect_backbone_layout,
     extract_state_dict,
+    infer_swin_arch,
 )
 from vseg.io import write_bytes_atomic
 
@@ -40,6 +51,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--keep-all-link-stages', action='store_true',
                         help='keep the temporal-link keys of every update stage (default: last '
                         'stage only, as our Video K-Net builds them)')
+    parser.add_argument('--backbone', choices=BACKBONE_LAYOUTS, default='auto',
+                        help="backbone key layout: 'auto' detects it from the keys (default), "
+                        "'swin' converts the original Swin (patch_embed/layers/norm{i}) to "
+                        "TVSwin's torchvision names (features.*), 'keep' keeps the names "
+                        '(ResNet)')
     parser.add_argument('--config', help='config whose model the result is checked against')
     parser.add_argument('--strict', action='store_true',
                         help='with --config: fail on missing/unexpected keys or shape mismatch')
@@ -99,8 +115,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     check_paths(args.src, args.dst, args.force)
     original = torch.load(args.src, map_location='cpu', weights_only=False)
-    result = convert_state_dict(extract_state_dict(original),
-                                keep_all_link_stages=args.keep_all_link_stages)
+    state_dict = extract_state_dict(original)
+    layout = (detect_backbone_layout(state_dict) if args.backbone == 'auto' else args.backbone)
+    result = convert_state_dict(state_dict, keep_all_link_stages=args.keep_all_link_stages,
+                                backbone=layout)
+    print(f'backbone layout: {layout}')
+    if layout == 'swin':
+        prefix = 'backbone.' if any(k.startswith('backbone.') for k in result.state_dict) else ''
+        print(f'TVSwin arguments: {infer_swin_arch(result.state_dict, prefix)}')
     print(f'converted keys: {len(result.state_dict)}')
     _report('dropped keys', [f'{k} ({why})' for k, why in result.dropped.items()])
     _report('unmatched keys (dropped)', result.unmatched)
@@ -108,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         problems = check_against_config(result.state_dict, args.config)
         if args.strict and problems:
             raise RuntimeError(f'{len(problems)} key problems against {args.config} (see above)')
-    meta = dict(converted_from=osp.basename(args.src),
+    meta = dict(converted_from=osp.basename(args.src), backbone_layout=layout,
                 dropped=sorted(result.dropped), unmatched=result.unmatched)
     if isinstance(original, dict) and isinstance(original.get('meta'), dict):
         meta.update({k: v for k, v in original['meta'].items()
@@ -125,5 +147,5 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 if __name__ == '__main__':
     try:
         main()
-    except (OSError, RuntimeError) as error:
+    except (OSError, RuntimeError, ValueError) as error:
         sys.exit(f'error: {error}')

@@ -9,7 +9,10 @@ Usage::
 ``--layout cityscapes`` writes the same scenes in the Cityscapes-STEP layout (the synthetic twin
 of Cityscapes-STEP: ``leftImg8bit/`` and ``gtFine/`` with labelTrainIds and instanceTrainIds);
 ``--layout vipseg`` in the VIPSeg 720p layout (the synthetic twin of VIPSeg: ``images/``,
-``panomasks/`` with raw 16-bit values, ``train.txt``, ``val.txt``; DATASET.md).
+``panomasks/`` with raw 16-bit values, ``train.txt``, ``val.txt``; DATASET.md);
+``--layout cityscapes-vps`` in the shipped Cityscapes-VPS layout (``{train,val}/img_all/`` for
+every frame, ``cls/`` colour maps + ``inst/`` instance ids for every 5th frame, t % 5 == 4; the
+dataset's clips have ``--frames 30``, 6 labelled frames each).
 
 The generator is :func:`knet.datasets.make_toy_step`; same arguments give identical bytes. It
 owns its ``--out``: a non-empty folder it did not make is refused, and so is one it made with
@@ -44,13 +47,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--train-seqs', type=int, default=6)
     parser.add_argument('--val-seqs', type=int, default=3)
     parser.add_argument('--frames', type=int, default=20, help='frames per sequence')
-    parser.add_argument('--layout', choices=('kitti-step', 'cityscapes', 'vipseg'),
+    parser.add_argument('--layout', choices=('kitti-step', 'cityscapes', 'vipseg',
+                                             'cityscapes-vps'),
                         default='kitti-step',
                         help='kitti-step (default): video_sequence/{train,val}; cityscapes: the '
                              'Cityscapes-STEP layout (leftImg8bit/, gtFine/ labelTrainIds + '
                              'instanceTrainIds, one city "toycity"); vipseg: the VIPSeg_720P '
                              'layout (images/, panomasks/, train.txt, val.txt; 18 VIPSeg '
-                             'categories)')
+                             'categories); cityscapes-vps: the shipped Cityscapes-VPS layout '
+                             '({train,val}/img_all/ every frame, cls/ + inst/ every 5th frame, '
+                             't %% 5 == 4; use --frames 30 for the dataset\'s 30-frame clips)')
     parser.add_argument('--overwrite', action='store_true',
                         help='--out was made by this generator with other arguments: remove its '
                              'files (only those) and generate anew')
@@ -68,7 +74,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                                layout=args.layout, val_seed=args.val_seed)
     except (OSError, ValueError) as error:
         sys.exit(f'error: {error}')
-    where = dict(cityscapes='{leftImg8bit,gtFine}', vipseg='{images,panomasks}').get(
+    where = dict(cityscapes='{leftImg8bit,gtFine}', vipseg='{images,panomasks}',
+                 **{'cityscapes-vps': '{train,val}/{img_all,cls,inst}'}).get(
         args.layout, 'video_sequence')
     print(f'wrote {counts} frames ({args.size[0]}x{args.size[1]}, {args.layout} layout) to '
           f'{args.out}/{where} in {time.time() - start:.1f}s')

@@ -26,6 +26,7 @@ import numpy as np
 
 from knet.structures import IGNORE_LABEL, encode_step_png
 from vseg.folders import claim_folder, folder_complete
+from vseg.formats import cityscapes_vps as vps
 from vseg.io import write_bytes_atomic, write_png_atomic, write_text_atomic
 from vseg.metainfo import VIPSEG_CATEGORIES
 from .step_metainfo import STEP_CLASSES, STEP_THING_IDS
@@ -298,9 +299,10 @@ PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
 #: Name of the generator in the folder marker (:mod:`vseg.folders`).
 TOOL = 'tools/make_toy_step.py'
 SUFFIXES = ('leftImg8bit', 'panoptic')
-#: Output layouts: the KITTI-STEP one, the Cityscapes-STEP one (one city, ``CITY``), or the
-#: VIPSeg one (``VIPSeg_720P``: ``images/``, ``panomasks/``, split lists).
-LAYOUTS = ('kitti-step', 'cityscapes', 'vipseg')
+#: Output layouts: the KITTI-STEP one, the Cityscapes-STEP one (one city, ``CITY``), the
+#: VIPSeg one (``VIPSeg_720P``: ``images/``, ``panomasks/``, split lists) or the Cityscapes-VPS
+#: one (``{split}/img_all/``, ``{split}/cls/``, ``{split}/inst/``).
+LAYOUTS = ('kitti-step', 'cityscapes', 'vipseg', 'cityscapes-vps')
 #: The VIPSeg category of every toy class (the twin uses these 18 of VIPSeg's 124 categories;
 #: truck, bus, train, motorcycle and bicycle are things in VIPSeg, so each of those toy segments
 #: is an instance there, and the rider is a person).
@@ -315,6 +317,12 @@ VIPSEG_RIDER_INSTANCE = 99
 #: JPEG quality of the VIPSeg twin's images (fixed: byte-reproducible).
 JPEG_QUALITY = 95
 CITY = 'toycity'
+#: Cityscapes-VPS twin: the labelled frames are those with ``t % 5 == 4`` (every 5th raw frame,
+#: 6 of a 30-frame clip); the one with ``t == 19`` (the 20th) has the original Cityscapes names.
+VPS_STEP, VPS_FIRST_LABELLED, VPS_ORIGINAL_FRAME = 5, 4, 19
+#: Cityscapes-VPS twin: toy classes written as crowd (``labelId`` only, so they become void in the
+#: converted ground truth); the other things are ``labelId * 1000 + k``.
+VPS_CROWD = ('bicycle',)
 #: Offset of the thing instances in Cityscapes ``instanceTrainIds`` (class * 1000 + index).
 CITYSCAPES_INSTANCE_OFFSET = 1000
 
@@ -343,11 +351,71 @@ def _frame_files(layout: str, split: str, seq_id: int, frame: int) -> Dict[str, 
         video = vipseg_video_name(seq_id)
         return dict(image=osp.join('images', video, f'{frame:05d}.jpg'),
                     vipseg=osp.join('panomasks', video, f'{frame:05d}.png'))
+    if layout == 'cityscapes-vps':
+        return _vps_frame_files(split, seq_id, frame)
     name = f'{CITY}_{seq_id:06d}_{frame:06d}'
     gt = osp.join('gtFine', split, CITY, name)
     return dict(image=osp.join('leftImg8bit', split, CITY, name + '_leftImg8bit.png'),
                 semantic=gt + '_gtFine_labelTrainIds.png',
                 instance=gt + '_gtFine_instanceTrainIds.png')
+
+
+def vps_labelled(frame: int) -> bool:
+    """Whether raw frame ``frame`` of a clip is labelled in the Cityscapes-VPS twin."""
+    return frame % VPS_STEP == VPS_FIRST_LABELLED
+
+
+def vps_image_id(seq_id: int, frame: int) -> str:
+    """``VVVV_FFFF_toycity_<seq>_<frame>``: clip ``seq_id``, frame ``frame`` of the clip, then the
+    Cityscapes-style name (sequence ``seq_id``, frame number ``frame``)."""
+    return f'{seq_id:04d}_{frame:04d}_{CITY}_{seq_id:06d}_{frame:06d}'
+
+
+def _vps_frame_files(split: str, seq_id: int, frame: int) -> Dict[str, str]:
+    image_id = vps_image_id(seq_id, frame)
+    original = frame == VPS_ORIGINAL_FRAME
+    files = dict(image=osp.join(split, 'img_all', image_id + (
+        vps.ORIG_SUFFIX if original else vps.NEW_SUFFIX)))
+    if vps_labelled(frame):
+        files['cls'] = osp.join(split, vps.CLS_DIR, image_id + (
+            vps.ORIG_MASK if original else vps.NEW_MASK))
+        files['inst'] = osp.join(split, vps.INST_DIR, image_id + (
+            '_gtFine_instanceIds.png' if original else vps.NEW_MASK))
+    return files
+
+
+def encode_cityscapes_color(sem: np.ndarray, alpha: bool = False) -> np.ndarray:
+    """(H, W, 3) (or, with ``alpha``, (H, W, 4)) uint8 Cityscapes colour map (RGB order) of toy
+    class ids ``sem``; void is black."""
+    palette = np.zeros((256, 3), np.uint8)
+    for class_id, category in enumerate(vps.CATEGORIES):
+        palette[class_id] = category[4]
+    rgb = palette[sem]
+    if alpha:
+        rgb = np.concatenate([rgb, np.full(sem.shape + (1,), 255, np.uint8)], axis=-1)
+    return rgb
+
+
+def encode_vps_instances(sem: np.ndarray, inst: np.ndarray) -> np.ndarray:
+    """(H, W) uint16 Cityscapes instance ids of toy class ids ``sem`` and STEP ids ``inst``.
+
+    Cars and persons hold ``labelId * 1000 + inst - 1``; the rider, truck, bus, train and
+    motorcycle (things in Cityscapes-VPS, one segment each in the toy) ``labelId * 1000``; the
+    crowd classes (:data:`VPS_CROWD`) and stuff their ``labelId``; void 0.
+    """
+    out = np.zeros(sem.shape, np.uint16)
+    for class_id in np.unique(sem).tolist():
+        if class_id == IGNORE_LABEL:
+            continue
+        where = sem == class_id
+        label_id = vps.LABEL_IDS[class_id]
+        if not vps.CATEGORIES[class_id][2] or STEP_CLASSES[class_id] in VPS_CROWD:
+            out[where] = label_id
+        elif class_id in STEP_THING_IDS:
+            out[where] = label_id * vps.INSTANCE_OFFSET + inst[where].astype(np.int64) - 1
+        else:
+            out[where] = label_id * vps.INSTANCE_OFFSET
+    return out
 
 
 def vipseg_video_name(seq_id: int) -> str:
@@ -437,7 +505,15 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
     .png`` (:func:`encode_cityscapes_instances`). With ``layout='vipseg'`` they are written in
     the VIPSeg (720p) layout: ``images/toy_{seq:04d}/{frame:05d}.jpg``, ``panomasks/toy_{seq:04d}/
     {frame:05d}.png`` (raw 16-bit values, :func:`encode_vipseg_raw`), ``train.txt`` and
-    ``val.txt``.
+    ``val.txt``. With ``layout='cityscapes-vps'`` they are written in the Cityscapes-VPS layout
+    (the shipped maps, before VPSNet's conversion): every sequence is a clip of ``frames`` raw
+    frames (the dataset has 30), ``{split}/img_all/<image_id>_newImg8bit.png`` for every frame
+    and, for every 5th frame (``t % 5 == 4``: t = 4, 9, .., 29),
+    ``{split}/cls/<image_id>_final_mask.png`` (Cityscapes colours,
+    :func:`encode_cityscapes_color`) and ``{split}/inst/<image_id>_final_mask.png`` (16-bit
+    Cityscapes instance ids, :func:`encode_vps_instances`); the 20th frame (t = 19) has the
+    original Cityscapes names ``_leftImg8bit``, ``_gtFine_color`` (RGBA) and
+    ``_gtFine_instanceIds``. ``image_id`` is :func:`vps_image_id`.
 
     Sequences are numbered 0..train_seqs-1 (train) then train_seqs.. (val); frames 0..frames-1.
     ``out`` is claimed first (:func:`vseg.folders.claim_folder`): a marker with the arguments
@@ -456,10 +532,12 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
         frames: frames per sequence.
         overwrite: replace this generator's earlier output made with other arguments (its
             files only; see :func:`vseg.folders.claim_folder`).
-        layout: ``'kitti-step'`` (default) or ``'cityscapes'``.
+        layout: ``'kitti-step'`` (default), ``'cityscapes'``, ``'vipseg'`` or
+            ``'cityscapes-vps'``.
 
     Returns:
-        Number of frames written per split, e.g. ``{'train': 120, 'val': 60}``.
+        Number of frames written per split, e.g. ``{'train': 120, 'val': 60}`` (cityscapes-vps:
+        the labelled frames).
 
     Raises:
         ValueError: invalid arguments (nothing is written).
@@ -468,6 +546,9 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
     size = (int(size[0]), int(size[1]))
     if layout not in LAYOUTS:
         raise ValueError(f'make_toy_step: layout must be one of {LAYOUTS}, got {layout!r}')
+    if layout == 'cityscapes-vps' and frames <= VPS_FIRST_LABELLED:
+        raise ValueError(f'make_toy_step: the cityscapes-vps layout labels frames t % 5 == 4, so '
+                         f'it needs frames >= 5, got {frames}')
     if min(size) < 32 or frames < 1 or train_seqs < 0 or val_seqs < 0:
         raise ValueError(f'make_toy_step: need size >= 32x32, frames >= 1 and non-negative '
                          f'sequence counts, got size={size}, frames={frames}, '
@@ -497,6 +578,13 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
                                  PNG_PARAMS)
             elif layout == 'vipseg':
                 write_png_atomic(paths['vipseg'], encode_vipseg_raw(sem, inst), PNG_PARAMS)
+            elif layout == 'cityscapes-vps':
+                if 'cls' in paths:
+                    color = encode_cityscapes_color(sem, alpha=t == VPS_ORIGINAL_FRAME)
+                    order = [2, 1, 0, 3][:color.shape[-1]]
+                    write_png_atomic(paths['cls'], np.ascontiguousarray(color[..., order]),
+                                     PNG_PARAMS)
+                    write_png_atomic(paths['inst'], encode_vps_instances(sem, inst), PNG_PARAMS)
             else:
                 write_png_atomic(paths['semantic'], sem, PNG_PARAMS)
                 write_png_atomic(paths['instance'], encode_cityscapes_instances(sem, inst),
@@ -505,4 +593,7 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
         for split in ('train', 'val'):
             names = [vipseg_video_name(seq_id) for _, name, _, seq_id in plan if name == split]
             write_text_atomic(osp.join(out, f'{split}.txt'), ''.join(n + '\n' for n in names))
+    if layout == 'cityscapes-vps':
+        labelled = sum(vps_labelled(t) for t in range(frames))
+        return {'train': train_seqs * labelled, 'val': val_seqs * labelled}
     return {'train': train_seqs * frames, 'val': val_seqs * frames}

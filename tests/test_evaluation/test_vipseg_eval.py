@@ -108,12 +108,12 @@ def test_stq_first_listed_thing_is_crowd() -> None:
     """The official STQ numbers segments from 0: a thing listed first becomes crowd."""
     cats = {c: dict(isthing=int(c >= 2)) for c in range(3)}
     thing_first = _Video([[0, 5, 5], [0, 5, 5]], {5: Segment(2, 0, 4)})
-    assert stq_labels(thing_first.load(), 'v') == [{5: 2 << 16}]
+    assert stq_labels([f.segments for f in thing_first.load()], 'v') == [{5: 2 << 16}]
     result = evaluate_stq([thing_first], [thing_first], cats)
     # SQ: class 2 IoU 1 (void never counts); AQ: the only tube is crowd -> 0 tubes, AQ 0.
     assert result['SQ'] == 1.0 and result['AQ'] == 0.0 and result['STQ'] == 0.0
     stuff_first = _Video([[1, 5, 5], [1, 5, 5]], {1: Segment(0, 0, 2), 5: Segment(2, 0, 4)})
-    assert stq_labels(stuff_first.load(), 'v') == [{1: 0, 5: (2 << 16) + 1}]
+    assert stq_labels([f.segments for f in stuff_first.load()], 'v') == [{1: 0, 5: (2 << 16) + 1}]
     assert evaluate_stq([stuff_first], [stuff_first], cats)['STQ'] == 1.0
 
 
@@ -305,3 +305,54 @@ def test_tools_write_nothing_but_the_json(twin, tmp_path) -> None:
     benchmark_main('vpq', [twin['perfect'], '--format', 'vipseg', '--gt-dir', twin['out'],
                            '--no-progress', '--json', str(tmp_path / 'a.json')])
     assert sorted(os.walk(twin['root'])) == before
+
+
+def test_submission_from_results_layout(twin, tmp_path) -> None:
+    """Our results layout -> official submission: the perfect results score 1."""
+    from vseg.layouts import get_layout
+    results = str(tmp_path / 'results')
+    layout = get_layout('knet')
+    for seq, name in enumerate(vipseg.read_split_list(osp.join(twin['out'], 'val.txt'))):
+        folder = osp.join(twin['out'], 'panomasks', name)
+        for frame, png in enumerate(vipseg.list_pngs(folder)):
+            semantic, instance = vipseg.decode_raw(vipseg.read_raw_mask(osp.join(folder, png)),
+                                                   VIPSEG_THING_IDS)
+            layout.write_frame(results, seq, frame, semantic, instance)
+    submit = str(tmp_path / 'submit')
+    _load_tool('tools/make_submission.py').main([results, '--format', 'vipseg', '--gt-dir',
+                                                 twin['out'], '--out', submit])
+    result = benchmark_main('vpq', [submit, '--format', 'vipseg', '--gt-dir', twin['out'],
+                                    '--no-progress'])
+    assert result['VPQ'] == 1.0
+
+
+def test_raw_segments_match_the_official_conversion() -> None:
+    raw = np.array([[2, 3, 200, 0], [300, 300, 301, 3]])  # 3: door written as stuff
+    (official, segs), = vipseg.convert_video([('a.png', raw)])
+    ids, segments = vipseg.raw_segments(raw)
+    pairs = set(zip(official.ravel().tolist(), ids.ravel().tolist()))
+    assert len(pairs) == len(set(official.ravel().tolist())) == len(set(ids.ravel().tolist()))
+    assert [s.category_id for s in segments.values()] == [s.category_id for s in segs.values()]
+    assert [s.area for s in segments.values()] == [s.area for s in segs.values()]
+
+
+def test_vipseg_dataset_reads_the_twin_and_names_bad_files(twin, tmp_path) -> None:
+    from video_knet.datasets import VIPSegDataset
+    pipeline = [dict(type='LoadFrames'), dict(type='LoadPanopticAnnotations')]
+    data = VIPSegDataset(data_root=twin['out'], split='val', pipeline=pipeline)
+    assert len(data) == 16 and data[0]['seq_name'] == 'toy_0001' and data[0]['seq_id'] == 0
+    sample = data[0]
+    car = VIPSEG_THING_IDS.index(48)
+    assert car in sample['gt_labels'].tolist()  # model label of car: things first
+    import shutil
+    bad = str(tmp_path / 'bad')
+    shutil.copytree(twin['out'], bad)
+    os.remove(osp.join(bad, 'panomasks', 'toy_0001', '00003.png'))
+    with pytest.raises(FileNotFoundError, match='00003.png: missing mask'):
+        VIPSegDataset(data_root=bad, split='val', pipeline=pipeline)
+    shutil.rmtree(bad)
+    shutil.copytree(twin['out'], bad)
+    image = osp.join(bad, 'images', 'toy_0002', '00004.jpg')
+    Image.open(image).resize((40, 30)).save(image)
+    with pytest.raises(ValueError, match='00004.jpg'):
+        VIPSegDataset(data_root=bad, split='val', pipeline=pipeline)

@@ -14,6 +14,7 @@ and :class:`SegmentFrame`, one frame as the evaluators need it. The benchmark-sp
 live in :mod:`vseg.formats.vipseg` (and the Cityscapes-VPS module).
 """
 import json
+import os.path as osp
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy as np
@@ -47,6 +48,12 @@ def id2rgb(ids: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def _color(value: object) -> Color:
+    """An ``[r, g, b]`` list as a tuple of ints."""
+    r, g, b = (int(v) for v in value)  # type: ignore[attr-defined]
+    return (r, g, b)
+
+
 class IdGenerator:
     """Segment colours as panopticapi's ``IdGenerator`` picks them (panopticapi ``utils.py``).
 
@@ -68,8 +75,8 @@ class IdGenerator:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         # panopticapi seeds this set with the stuff colours (and the integer 0, which never
         # equals a colour tuple: black is not reserved).
-        self.taken: Set[Color] = {tuple(int(v) for v in c['color'])  # type: ignore[attr-defined]
-                                  for c in categories.values() if not c['isthing']}
+        self.taken: Set[Color] = {_color(c['color']) for c in categories.values()
+                                  if not c['isthing']}
 
     def get_color(self, category_id: int) -> Color:
         """The colour of a new segment of ``category_id``."""
@@ -111,6 +118,25 @@ class SegmentFrame(NamedTuple):
     segments: Dict[int, Segment]
     png: str
     json: str
+
+
+class PredVideo(NamedTuple):
+    """The submitted frames of one video (or chunk), paired with its ground truth (picklable):
+    the PNGs and the per-frame ``segments_info`` lists of the submission JSON."""
+
+    video_id: str
+    pngs: List[str]
+    segments: List[list]
+    json: str
+
+    def load(self) -> List[SegmentFrame]:
+        """The predicted frames (PNG ids and listed segments)."""
+        frames = []
+        for path, entries in zip(self.pngs, self.segments):
+            where = f'{self.json}: video {self.video_id} frame {osp.basename(path)}'
+            frames.append(SegmentFrame(read_segment_png(path), parse_segments(entries, where),
+                                       path, self.json))
+        return frames
 
 
 def read_segment_png(path: str) -> np.ndarray:
@@ -175,3 +201,30 @@ def segments_json(segments: Mapping[int, Segment]) -> List[dict]:
     """``{id: Segment}`` -> a ``segments_info`` list (the official field order)."""
     return [dict(id=int(seg_id), category_id=s.category_id, iscrowd=s.iscrowd, area=s.area)
             for seg_id, s in segments.items()]
+
+
+def prediction_segments(semantic: np.ndarray, track: np.ndarray, num_classes: int,
+                        ignore_label: int = 255) -> Tuple[np.ndarray, Dict[int, Segment]]:
+    """Segment ids of a predicted frame of class ids and track ids, and its listed segments.
+
+    id = ``(class + 1) << 16 | track`` (0 where the class is ``ignore_label``: no prediction), so
+    each stuff class is one segment per video (track 0) and each thing track one segment; the
+    ids stay below 2 ** 24 for up to 255 classes.
+
+    Returns:
+        (H, W) int64 ids and ``{id: Segment(class, 0, pixel count)}`` in increasing id.
+    """
+    semantic = np.asarray(semantic).astype(np.int64)
+    track = np.asarray(track).astype(np.int64)
+    if semantic.shape != track.shape:
+        raise ValueError(f'semantic {semantic.shape} and track ids {track.shape} differ')
+    if track.size and (track.min() < 0 or track.max() >= 1 << 16):
+        raise ValueError('track ids must lie in 0..65535')
+    valid = semantic != ignore_label
+    if valid.any() and (semantic[valid].min() < 0 or semantic[valid].max() >= num_classes):
+        raise ValueError(f'semantic ids must lie in 0..{num_classes - 1} or be {ignore_label}')
+    ids = np.where(valid, ((semantic + 1) << 16) | track, 0)
+    present, counts = np.unique(ids, return_counts=True)
+    segments = {int(i): Segment(int((i >> 16) - 1), 0, int(n))
+                for i, n in zip(present.tolist(), counts.tolist()) if i != 0}
+    return ids, segments

@@ -37,11 +37,13 @@ from ..metainfo import VIPSEG_CATEGORIES
 from .base import AnnotationFormat, FrameKey, register_format
 from .panoptic_video import (
     IdGenerator,
+    PredVideo,
     Segment,
     SegmentFrame,
     id2rgb,
     load_json,
     parse_segments,
+    prediction_segments,
     read_segment_png,
 )
 
@@ -97,17 +99,6 @@ def check_raw_values(values: np.ndarray, path: str) -> None:
         raise ValueError(f'{path}: raw mask value {int(bad[0])} names no VIPSeg category (values '
                          f'are 0, category + 1 < 125, or (category + 1) * 100 + instance with '
                          f'category < {NUM_CATEGORIES})')
-
-
-def resize_to_720p(raw: np.ndarray) -> np.ndarray:
-    """``change2_720p.py`` on a mask: nearest resize to ``(int(720 * w / h), 720)`` (Pillow's
-    NEAREST, as the original); identity for a mask already 720 px high."""
-    h, w = raw.shape
-    if h == HEIGHT_720P:
-        return raw
-    image = Image.fromarray(raw.astype(np.int32), mode='I')
-    resized = image.resize((int(HEIGHT_720P * w / h), HEIGHT_720P), Image.NEAREST)
-    return np.array(resized).astype(np.int64)
 
 
 def decode_raw(raw: np.ndarray, thing_ids: Sequence[int],
@@ -189,6 +180,31 @@ def convert_video(masks: Sequence[Tuple[str, np.ndarray]],
     return frames
 
 
+def raw_segments(raw: np.ndarray, path: str = '') -> Tuple[np.ndarray, Dict[int, Segment]]:
+    """The segments of one raw frame as the official conversion forms them, with ids that need
+    no state across frames: a thing-category value is its own segment (id = the raw value),
+    every value of a stuff category joins the category's segment (id = category + 1). Thing
+    values (>= 300, or < 125 for a thing category written with the stuff encoding) never equal a
+    stuff id, so the partition, the identity across the frames of a video and the listing order
+    (smallest raw value first) are those of :func:`convert_video`, and so are all figures.
+
+    Returns:
+        (H, W) int64 ids (0 = void) and ``{id: Segment}`` with the pixel counts as areas.
+    """
+    values, inverse, counts = np.unique(raw, return_inverse=True, return_counts=True)
+    check_raw_values(values, path)
+    category = raw_category(values)
+    is_thing = np.array([c >= 0 and VIPSEG_CATEGORIES[c][1] for c in category.tolist()], bool)
+    lut = np.where(values == 0, 0, np.where(is_thing, values, category + 1))
+    segments: Dict[int, Segment] = {}
+    for seg_id, cat, count in zip(lut.tolist(), category.tolist(), counts.tolist()):
+        if seg_id == 0:
+            continue
+        area = segments[seg_id].area if seg_id in segments else 0
+        segments[seg_id] = Segment(int(cat), 0, area + int(count))
+    return lut[inverse.reshape(raw.shape)].astype(np.int64), segments
+
+
 class GTVideo(NamedTuple):
     """One ground-truth video of the evaluators (picklable; frames are read by :func:`load`).
 
@@ -209,9 +225,8 @@ class GTVideo(NamedTuple):
     def load(self) -> List[SegmentFrame]:
         """The frames, converted in memory from raw masks when needed."""
         if self.segments is None:
-            masks = [(path, read_raw_mask(path)) for path in self.pngs]
-            return [SegmentFrame(ids, segments, path, path)
-                    for (ids, segments), path in zip(convert_video(masks), self.pngs)]
+            return [SegmentFrame(*raw_segments(read_raw_mask(path), path), path, path)
+                    for path in self.pngs]
         frames = []
         for path, entries, name in zip(self.pngs, self.segments, self.file_names):
             where = f'{self.json}: video {self.video_id} frame {name}'
@@ -304,24 +319,6 @@ def read_submission(submit_dir: str) -> Dict[str, list]:
     return videos
 
 
-class PredVideo(NamedTuple):
-    """One submitted video, paired with its ground truth (picklable)."""
-
-    video_id: str
-    pngs: List[str]
-    segments: List[list]
-    json: str
-
-    def load(self) -> List[SegmentFrame]:
-        """The predicted frames (PNG ids and listed segments)."""
-        frames = []
-        for path, entries in zip(self.pngs, self.segments):
-            where = f'{self.json}: video {self.video_id} frame {osp.basename(path)}'
-            frames.append(SegmentFrame(read_segment_png(path), parse_segments(entries, where),
-                                       path, self.json))
-        return frames
-
-
 def pair_submission(submit_dir: str, videos: Sequence[GTVideo]) -> List[PredVideo]:
     """The submitted video of every ground-truth video (frames paired by position, each PNG
     named as the ground truth's ``file_name``)."""
@@ -360,6 +357,12 @@ class VIPSegFormat(AnnotationFormat):
         path = files['seg_path']
         return decode_raw(read_raw_mask(path), thing_ids, path)
 
+    def read_segments(self, files: Mapping[str, str]) -> Tuple[np.ndarray, Dict[int, Segment]]:
+        """Segment ids and listed segments of one frame, as the official evaluators see them
+        (:func:`raw_segments`); the online benchmark metric reads the ground truth with it."""
+        path = files['seg_path']
+        return raw_segments(read_raw_mask(path), path)
+
     def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
         found: Dict[FrameKey, Dict[str, str]] = {}
         names = read_split_list(find_split_list(gt_dir))
@@ -380,19 +383,8 @@ register_format(VIPSegFormat())
 def submission_ids(semantic: np.ndarray, track: np.ndarray,
                    ignore_label: int = 255) -> np.ndarray:
     """Segment ids of one predicted frame: ``(category + 1) << 16 | track id``, 0 where the
-    semantic map holds ``ignore_label`` (no prediction). Every stuff class is one segment per
-    video (track 0), every thing track one segment per video."""
-    semantic = np.asarray(semantic).astype(np.int64)
-    track = np.asarray(track).astype(np.int64)
-    if semantic.shape != track.shape:
-        raise ValueError(f'semantic {semantic.shape} and track ids {track.shape} differ')
-    if track.size and (track.min() < 0 or track.max() >= 1 << 16):
-        raise ValueError('track ids must lie in 0..65535')
-    valid = semantic != ignore_label
-    if valid.any() and (semantic[valid].min() < 0 or semantic[valid].max() >= NUM_CATEGORIES):
-        raise ValueError(f'semantic ids must lie in 0..{NUM_CATEGORIES - 1} or be '
-                         f'{ignore_label}')
-    return np.where(valid, ((semantic + 1) << 16) | track, 0)
+    semantic map holds ``ignore_label`` (see :func:`prediction_segments`)."""
+    return prediction_segments(semantic, track, NUM_CATEGORIES, ignore_label)[0]
 
 
 def frame_segments(ids: np.ndarray) -> List[dict]:

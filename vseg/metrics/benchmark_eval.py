@@ -19,11 +19,11 @@ import argparse
 import multiprocessing
 import os
 import sys
-from typing import Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
-from ..formats.panoptic_video import SegmentFrame
+from ..formats.panoptic_video import Segment, SegmentFrame
 from .pairs import PairTable, count_pairs
 from .segment_vpq import SegmentVPQ, WindowFrame, video_stats
 from .stq import STQuality
@@ -95,18 +95,19 @@ def check_frame(gt: SegmentFrame, pred: SegmentFrame, table: PairTable,
     return warnings
 
 
-def stq_labels(frames: Sequence[SegmentFrame], video_id: str) -> List[Dict[int, int]]:
-    """Per frame ``{segment id: label}`` of the official STQ label maps: ``category << 16 |
-    number``, numbers given video-wide in listing order from 0 (ids not listed in a frame are
-    void there)."""
+def stq_labels(frames: Sequence[Mapping[int, Segment]], video_id: str,
+               where: str = '') -> List[Dict[int, int]]:
+    """Per frame ``{segment id: label}`` of the official STQ label maps, from each frame's
+    listed segments: ``category << 16 | number``, numbers given video-wide in listing order from
+    0 (ids not listed in a frame are void there)."""
     numbers: Dict[int, int] = {}
     labels = []
-    for frame in frames:
+    for segments in frames:
         lookup = {}
-        for seg_id, seg in frame.segments.items():
+        for seg_id, seg in segments.items():
             number = numbers.setdefault(seg_id, len(numbers))
             if number >= 1 << STQ_SHIFT:
-                raise ValueError(f'{frame.json}: video {video_id} has more than {1 << STQ_SHIFT} '
+                raise ValueError(f'{where}video {video_id} has more than {1 << STQ_SHIFT} '
                                  'segment ids; the official STQ packs them into 16 bits and '
                                  'would silently corrupt the labels')
             lookup[seg_id] = (seg.category_id << STQ_SHIFT) + number
@@ -120,30 +121,35 @@ def _map_ids(ids: np.ndarray, lookup: Mapping[int, int]) -> np.ndarray:
                        count=len(ids))
 
 
+def video_payload(frames: Sequence[Tuple[PairTable, Mapping[int, Segment], Mapping[int, Segment]]],
+                  video_id: str, metric: str, windows: Sequence[int], where: str = '') -> object:
+    """What a video contributes, from its frames' ``(pair table, ground-truth segments,
+    predicted segments)``: the VPQ window statistics (``metric='vpq'``) or the STQ label pair
+    tables of its frames (``'stq'``)."""
+    if metric == 'vpq':
+        return video_stats([WindowFrame(t, dict(g), dict(p), f'{where}video {video_id}')
+                            for t, g, p in frames], windows)
+    gt_labels = stq_labels([g for _, g, _ in frames], video_id, where)
+    pred_labels = stq_labels([p for _, _, p in frames], video_id, where)
+    return [PairTable(_map_ids(t.gt_ids, g), _map_ids(t.pred_ids, p), t.counts)
+            for (t, _, _), g, p in zip(frames, gt_labels, pred_labels)]
+
+
 def run_video(job: VideoJob) -> tuple:
-    """Evaluate one video; returns ``(num_frames, warnings, payload)``: the VPQ window
-    statistics, or the STQ per-frame label pair tables."""
+    """Evaluate one video; returns ``(num_frames, warnings, payload)`` (:func:`video_payload`)."""
     gt_frames = job.gt.load()  # type: ignore[attr-defined]
     pred_frames = job.pred.load()  # type: ignore[attr-defined]
-    strict = job.metric == 'vpq'
     warnings: List[str] = []
-    tables = []
+    frames = []
     for gt, pred in zip(gt_frames, pred_frames):
         check_size(gt, pred)
         table = count_pairs(gt.ids, pred.ids)
-        warnings += check_frame(gt, pred, table, job.categories, strict)
-        tables.append(table)
-    if strict:
-        frames = [WindowFrame(t, g.segments, p.segments, f'{g.json or g.png}: video '
-                              f'{job.gt.video_id}')  # type: ignore[attr-defined]
-                  for t, g, p in zip(tables, gt_frames, pred_frames)]
-        return len(frames), warnings, video_stats(frames, job.windows)
-    video_id = job.gt.video_id  # type: ignore[attr-defined]
-    gt_labels = stq_labels(gt_frames, video_id)
-    pred_labels = stq_labels(pred_frames, video_id)
-    out = [PairTable(_map_ids(t.gt_ids, g), _map_ids(t.pred_ids, p), t.counts)
-           for t, g, p in zip(tables, gt_labels, pred_labels)]
-    return len(out), warnings, out
+        warnings += check_frame(gt, pred, table, job.categories, job.metric == 'vpq')
+        frames.append((table, gt.segments, pred.segments))
+    where = f'{gt_frames[0].json}: ' if gt_frames and gt_frames[0].json else ''
+    payload = video_payload(frames, job.gt.video_id, job.metric,  # type: ignore[attr-defined]
+                            job.windows, where)
+    return len(frames), warnings, payload
 
 
 def default_workers() -> int:
@@ -164,7 +170,7 @@ def run_jobs(jobs: Sequence[VideoJob], workers: int, progress: bool,
     try:
         if workers > 1 and len(jobs) > 1:
             pool = multiprocessing.get_context('fork').Pool(min(workers, len(jobs)))
-            results = pool.imap(run_video, jobs)
+            results: Iterable[tuple] = pool.imap(run_video, jobs)
         else:
             results = map(run_video, jobs)
         for index, (job, result) in enumerate(zip(jobs, results)):
@@ -252,6 +258,15 @@ def _load_vipseg(submit_dir: str, gt_dir: str) -> tuple:
     return videos, vipseg.pair_submission(submit_dir, videos), vipseg.gt_categories(gt_dir), kind
 
 
+def _load_cityscapes_vps(submit_dir: str, gt_dir: str) -> tuple:
+    from ..formats import cityscapes_vps
+    videos, categories, kind, warnings = cityscapes_vps.gt_videos(gt_dir)
+    for warning in warnings:
+        print(f'warning: {warning}', file=sys.stderr)
+    return videos, cityscapes_vps.pair_submission(submit_dir, videos), categories, kind
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
     'vipseg': Benchmark('vipseg', _load_vipseg, (1, 2, 4, 6, 8), ('vpq', 'stq')),
+    'cityscapes-vps': Benchmark('cityscapes-vps', _load_cityscapes_vps, (1, 2, 3, 4), ('vpq',)),
 }

@@ -157,12 +157,14 @@ def benchmark_main(metric: str, argv: Optional[List[str]] = None) -> dict:
     parser.add_argument('--format', required=True, choices=names, help='the benchmark')
     parser.add_argument('--gt-dir', required=True,
                         help='ground-truth root: converted (vipseg: panomasksRGB/ + '
-                             'panoptic_gt_VIPSeg_val.json) or raw (vipseg: panomasks/ + val.txt '
-                             'here or in the parent), converted in memory')
+                             'panoptic_gt_VIPSeg_val.json; cityscapes-vps: val/panoptic_video/ '
+                             '+ panoptic_gt_val_city_vps.json) or raw (vipseg: panomasks/ + '
+                             'val.txt here or in the parent; cityscapes-vps: val/cls/ + '
+                             'val/inst/), converted in memory')
     if metric == 'vpq':
         parser.add_argument('--windows', type=parse_windows,
                             help='comma-separated window lengths in frames (default: the '
-                                 'official list, vipseg 1,2,4,6,8)')
+                                 'official list, vipseg 1,2,4,6,8, cityscapes-vps 1,2,3,4)')
         parser.add_argument('--per-class', action='store_true',
                             help='also print the PQ of every class at every window length')
     else:

@@ -4,7 +4,9 @@ A thin wrapper over ``torchvision.models.swin_transformer.SwinTransformer``: it 
 ``features`` trunk, drops the classifier (``norm``, ``head``), adds one LayerNorm per returned stage
 (``norm{i}``, as mmdet's ``SwinTransformer``) and returns NCHW maps at strides 4/8/16/32.
 Parameter names follow torchvision (``features.*``), so a torchvision ImageNet ``swin_b`` file
-loads directly; original mmdet Swin checkpoints need a key converter (not provided here).
+loads directly; checkpoints of the original Video K-Net's Swin (Microsoft key layout:
+``patch_embed.*``, ``layers.N.blocks.M.*``) convert with ``tools/convert_checkpoint.py``
+(docs/compatibility.md).
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
