@@ -18,6 +18,13 @@ Writes, for every frame, the ``'knet'`` results layout of :mod:`vseg.layouts`
 * ``RESULTS_DIR/final/{seq:04d}/{frame:06d}.png``: the KITTI-STEP submission encoding
   (R = class, G * 256 + B = track id), RGB order on disk.
 
+and, for a dataset of an official benchmark (its ``benchmark`` attribute: ``VIPSegDataset``,
+``CityscapesVPSDataset``), that benchmark's submission ``RESULTS_DIR/submission/`` (``pan_pred/``
++ ``pred.json``), ready for ``tools/evaluate_vpq.py RESULTS_DIR/submission --format vipseg
+--gt-dir ROOT``, the official scripts or the benchmark server (``--no-submission`` skips it;
+``tools/make_submission.py`` makes it from a results folder later). It is written by rank 0 once
+every rank is done, built beside its place and swapped in when complete.
+
 A command line over :mod:`video_knet.apis`: the frames of the split are read with the config's
 ``test_dataloader`` dataset (annotation loading removed) and fed to the model one at a time,
 each sequence whole and in frame order (:func:`~video_knet.apis.inference_dataset`); the PNGs
@@ -36,6 +43,7 @@ it stops and prints how they differ (e.g. ``checkpoint sha256 3fa2c1d0.. != 9b1c
 does for complete sequences without a manifest; ``--overwrite`` redoes every sequence.
 """
 import argparse
+import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -61,9 +69,12 @@ from video_knet.apis import (
 )
 from vseg.layouts import get_layout
 from vseg.manifest import write_manifest
+from vseg.metrics.benchmark_eval import write_submission
 
 #: The ``tool`` of the manifest.
 TOOL = 'tools/inference.py'
+#: The official benchmark submission's folder inside the results folder.
+SUBMISSION_DIR = 'submission'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -86,6 +97,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'model.test_cfg.unassigned_fill=legacy')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help='pytorch: one process per GPU / CPU worker started by torchrun')
+    parser.add_argument('--no-submission', action='store_true',
+                        help='do not write the official benchmark submission (submission/)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     return parser.parse_args(argv)
@@ -149,6 +162,16 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, int]:
         elapsed = time.time() - start
         print(f'[inference] rank {rank}: {written} frames in {elapsed:.1f}s '
               f'({written / max(elapsed, 1e-9):.2f} frames/s) -> {args.results_dir}', flush=True)
+    benchmark = getattr(dataset, 'benchmark', None)
+    if benchmark and not args.no_submission:
+        barrier()  # every rank's frames are on disk
+        if rank == 0:
+            submit_dir = osp.join(args.results_dir, SUBMISSION_DIR)
+            start = time.time()
+            write_submission(benchmark, args.results_dir, dataset.data_root, submit_dir,
+                             split=args.split, progress=not args.no_progress)
+            print(f'[inference] {benchmark} submission in {time.time() - start:.1f}s -> '
+                  f'{submit_dir} (pan_pred/ + pred.json)', flush=True)
     finish_distributed()
     return dict(frames=written, skipped_sequences=skipped)
 

@@ -3,33 +3,38 @@
 Usage::
 
     python tools/make_submission.py RESULTS --format vipseg --gt-dir datasets/VIPSeg_720P \
-        --out SUBMIT
+        --out SUBMIT [--split val]
 
 VIPSeg: ``SUBMIT/pan_pred/<video>/<frame>.png`` (segment colours, id = (class + 1) << 16 | track
 id) + ``SUBMIT/pred.json``, ready for ``tools/evaluate_vpq.py SUBMIT --format vipseg`` or the
-official scripts. Result sequence ``s`` is the ``s``-th video of ``val.txt`` and frame ``f`` the
-``f``-th mask of that video, as ``VIPSegDataset`` numbers them. Thin over
-:func:`vseg.formats.vipseg.submission_from_results`; imports neither torch nor mmengine.
+official scripts. Result sequence ``s`` is the ``s``-th video of ``{split}.txt`` and frame ``f``
+the ``f``-th image of that video, as ``VIPSegDataset`` numbers them. ``tools/inference.py``
+writes the same folder as ``RESULTS/submission/`` by itself. The folder is built beside ``--out``
+and replaces it only when complete; an ``--out`` holding other files is refused. Thin over
+:func:`vseg.metrics.benchmark_eval.write_submission`; imports neither torch nor mmengine.
 """
 import argparse
 import sys
 from typing import List, Optional
 
-from vseg.formats import vipseg
+from vseg.metrics.benchmark_eval import BENCHMARKS, write_submission
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('results_dir', help='inference output (panoptic/{seq}/..._cat/_ins.png)')
-    parser.add_argument('--format', choices=['vipseg'], required=True, help='the benchmark')
+    parser.add_argument('--format', choices=sorted(BENCHMARKS), required=True,
+                        help='the benchmark')
     parser.add_argument('--gt-dir', required=True,
-                        help='the dataset root with val.txt and panomasks/ (frame names)')
+                        help='the dataset root (vipseg: the VIPSeg_720P folder with the split '
+                             'lists and images/; cityscapes-vps: the folder holding val/)')
+    parser.add_argument('--split', default='val', help='the split of the results (default val)')
     parser.add_argument('--out', required=True, help='the submission folder to write')
     args = parser.parse_args(argv)
     try:
-        path = vipseg.submission_from_results(args.results_dir, args.gt_dir, args.out,
-                                              progress=True)
+        path = write_submission(args.format, args.results_dir, args.gt_dir, args.out,
+                                split=args.split, progress=True)
     except (OSError, ValueError) as error:
         sys.exit(f'error: {error}')
     print(f'wrote {path} and {args.out}/pan_pred/')

@@ -12,18 +12,21 @@ its arguments and the files it writes) before any other file. Then
   (a prepare script run for another split) may instead accept other arguments.
 
 :func:`folder_complete` tells whether a folder already holds a finished run of given arguments
-(``tools/demo.py`` skips generating its data then).
+(``tools/demo.py`` skips generating its data then). :func:`replace_folder` builds a whole output
+folder beside its place and swaps it in when complete (official benchmark submissions).
 """
 import filecmp
 import json
 import os
 import os.path as osp
 import shutil
-from typing import List, Mapping, Optional, Sequence
+import tempfile
+from typing import Callable, List, Mapping, Optional, Sequence, TypeVar
 
 from .io import atomic_path, read_json_object, write_text_atomic
 
 MARKER_NAME = 'made_by.json'
+T = TypeVar('T')
 
 
 def read_marker(folder: str) -> Optional[dict]:
@@ -162,3 +165,48 @@ def place_file(source: str, target: str, copy: bool = False) -> str:
     with atomic_path(target) as tmp:
         shutil.copy2(source, tmp)
     return 'copied'
+
+
+def replace_folder(target: str, build: Callable[[str], T],
+                   allowed: Sequence[str] = ()) -> T:
+    """Build a whole folder next to ``target``, then put it in ``target``'s place.
+
+    ``build(partial)`` writes into the fresh folder ``partial`` (beside ``target``); only when
+    it returns is an existing ``target`` moved aside and ``partial`` renamed to ``target``, so a
+    crash leaves the previous folder whole and no file of an earlier run survives in the new
+    one.
+
+    Args:
+        target: the folder to (re)place.
+        build: writes the folder's content; its return value is returned.
+        allowed: the only entries an existing ``target`` may hold (e.g. ``('pan_pred',
+            'pred.json')``); anything else means the folder is not ours to replace.
+
+    Raises:
+        FileExistsError: ``target`` exists and is not a folder, or holds an entry outside
+            ``allowed`` (it may be a user's data).
+    """
+    target = osp.abspath(target)
+    if osp.lexists(target):
+        if not osp.isdir(target):
+            raise FileExistsError(f'{target} exists and is not a folder')
+        extra = sorted(set(os.listdir(target)) - set(allowed))
+        if extra:
+            raise FileExistsError(f'{target} holds {extra[:3]}, which this tool does not write: '
+                                  'refusing to replace it; choose a new or empty folder')
+    parent = osp.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    partial = tempfile.mkdtemp(prefix=osp.basename(target) + '.partial-', dir=parent)
+    try:
+        result = build(partial)
+        if osp.lexists(target):
+            old = tempfile.mkdtemp(prefix=osp.basename(target) + '.old-', dir=parent)
+            os.rename(target, osp.join(old, 'folder'))
+            os.rename(partial, target)
+            shutil.rmtree(old)
+        else:
+            os.rename(partial, target)
+    finally:
+        if osp.isdir(partial):
+            shutil.rmtree(partial)
+    return result

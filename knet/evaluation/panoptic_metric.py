@@ -129,18 +129,29 @@ class PanopticMetric(BaseMetric):
         files = fmt.files_of(files, where=f'{where} ({seg_path})')
         return fmt.read_panoptic(files, self.class_facts()[1], self.label_divisor)
 
+    @staticmethod
+    def prediction(sample: Any) -> Tuple[Any, int, str, np.ndarray, np.ndarray]:
+        """``(seq_id, frame_id, where, semantic, instance)`` of a predicted data sample; ``where``
+        (``'sequence S frame F'``) is for error messages.
+
+        Raises:
+            KeyError: the metainfo ``seq_id`` / ``frame_id`` or ``pred_panoptic`` is missing.
+        """
+        seq_id, frame_id = field(sample, 'seq_id'), field(sample, 'frame_id')
+        if seq_id is None or frame_id is None:
+            raise KeyError('every data sample needs the metainfo "seq_id" and "frame_id"')
+        where = f'sequence {seq_id} frame {frame_id}'
+        pred = field(sample, 'pred_panoptic')
+        if pred is None:
+            raise KeyError(f'{where}: no "pred_panoptic"')
+        sem = as_map(field(pred, 'sem_seg'), f'pred_panoptic.sem_seg of {where}')
+        ins = as_map(field(pred, 'instance_ids'), f'pred_panoptic.instance_ids of {where}')
+        return seq_id, int(frame_id), where, sem, ins
+
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Count the (GT id, predicted id) pairs of every frame of the batch."""
         for sample in data_samples:
-            seq_id, frame_id = field(sample, 'seq_id'), field(sample, 'frame_id')
-            if seq_id is None or frame_id is None:
-                raise KeyError('every data sample needs the metainfo "seq_id" and "frame_id"')
-            where = f'sequence {seq_id} frame {frame_id}'
-            pred = field(sample, 'pred_panoptic')
-            if pred is None:
-                raise KeyError(f'{where}: no "pred_panoptic"')
-            sem = as_map(field(pred, 'sem_seg'), f'pred_panoptic.sem_seg of {where}')
-            ins = as_map(field(pred, 'instance_ids'), f'pred_panoptic.instance_ids of {where}')
+            seq_id, frame_id, where, sem, ins = self.prediction(sample)
             gt = self.ground_truth(sample, where)
             if not sem.shape == ins.shape == gt.shape:
                 raise ValueError(f'{where}: prediction {sem.shape} / {ins.shape} and ground '

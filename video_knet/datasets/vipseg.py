@@ -23,11 +23,9 @@ from typing import Dict, List, Tuple
 
 from knet.datasets.panoptic_frame_dataset import png_size
 from knet.registry import DATASETS
-from vseg.formats.vipseg import IMAGE_DIR, RAW_DIR, find_split_list, read_split_list
+from vseg.formats.vipseg import IMAGE_DIR, RAW_DIR, find_split_list, list_images, read_split_list
 from vseg.metainfo import label_metainfo
 from .video_panoptic_dataset import VideoPanopticDataset
-
-_IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 
 
 @DATASETS.register_module()
@@ -39,6 +37,9 @@ class VIPSegDataset(VideoPanopticDataset):
     """
 
     METAINFO: dict = label_metainfo('vipseg')
+    #: The official benchmark of the dataset: ``tools/inference.py`` also writes its submission
+    #: (:data:`vseg.metrics.benchmark_eval.BENCHMARKS`).
+    benchmark = 'vipseg'
 
     def scan_frames(self) -> List[dict]:
         """The frames of the split's videos, each image paired with its mask by name."""
@@ -55,8 +56,7 @@ class VIPSegDataset(VideoPanopticDataset):
             if not osp.isdir(image_dir):
                 raise FileNotFoundError(f'{image_dir}: video {name} of {list_path} has no '
                                         'images folder')
-            images = sorted(n for n in os.listdir(image_dir)
-                            if n.lower().endswith(_IMAGE_EXTENSIONS) and not n.startswith('.'))
+            images = list_images(image_dir)
             if not images:
                 raise FileNotFoundError(f'{image_dir}: no image of video {name}')
             masks = set(os.listdir(mask_dir)) if osp.isdir(mask_dir) else set()

@@ -1,5 +1,5 @@
 """Online video panoptic metrics (mmengine wrappers over the torch-free :mod:`vseg.metrics`)."""
 from . import metrics  # noqa: F401
-from .metrics import VideoPanopticMetric
+from .metrics import BenchmarkVideoMetric, VideoPanopticMetric
 
-__all__ = ['VideoPanopticMetric']
+__all__ = ['BenchmarkVideoMetric', 'VideoPanopticMetric']

@@ -1,5 +1,5 @@
 """The annotation-format interface and its registry (see :mod:`vseg.formats`)."""
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -59,6 +59,14 @@ class AnnotationFormat:
             raise ValueError(f'{_first(files)}: instance id {int(instance.max())} >= label '
                              f'divisor {label_divisor}')
         return semantic.astype(np.int64) * label_divisor + instance
+
+    def read_segments(self, files: Mapping[str, str]) -> Tuple[np.ndarray, Dict[int, Any]]:
+        """One frame as an official segment-listing benchmark sees it: (H, W) int64 segment ids
+        (0 = void) and ``{id: Segment(category_id, iscrowd, area)}``; ids are stable across
+        the frames of a video (the same tube has the same id). Formats of such benchmarks
+        implement it; the online benchmark metric reads the ground truth with it."""
+        raise NotImplementedError(f"annotation format '{self.name}' has no segment listing of "
+                                  'an official benchmark (read_segments)')
 
     def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
         """The annotated frames of a ground-truth folder, for the offline evaluators.

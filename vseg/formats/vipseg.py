@@ -140,6 +140,17 @@ def list_pngs(folder: str) -> List[str]:
     return sorted(n for n in os.listdir(folder) if n.endswith('.png') and not n.startswith('.'))
 
 
+#: Extensions of the frame images (``images/<video>/``).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+
+
+def list_images(folder: str) -> List[str]:
+    """Sorted frame images of a video folder (names starting with '.' skipped): frame ``f`` of
+    a video is its ``f``-th image."""
+    return sorted(n for n in os.listdir(folder)
+                  if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.'))
+
+
 def convert_video(masks: Sequence[Tuple[str, np.ndarray]],
                   categories: Optional[Mapping[int, Mapping[str, object]]] = None,
                   rng: Optional[np.random.Generator] = None
@@ -439,26 +450,29 @@ def write_submission(submit_dir: str,
 
 
 def submission_from_results(results_dir: str, gt_root: str, submit_dir: str,
-                            layout: str = 'knet', progress: bool = False) -> str:
-    """Turn a results folder of our layout (keys: video index in ``val.txt``, frame index in
-    the sorted masks, as :class:`VIPSegFormat` lists them) into the official submission.
+                            layout: str = 'knet', progress: bool = False,
+                            split: str = 'val') -> str:
+    """Turn a results folder of our layout (keys: video index in ``{split}.txt``, frame index
+    in the sorted masks or images, as :class:`VIPSegFormat` and ``VIPSegDataset`` number them)
+    into the official submission.
 
     Returns:
         the path of the written ``pred.json``.
     """
     results = get_layout(layout).find_frames(results_dir)
-    names = read_split_list(find_split_list(gt_root))
+    names = read_split_list(find_split_list(gt_root, split))
     frame_names: Dict[int, List[str]] = {}
     for seq, frame in results:
         if seq >= len(names):
             raise ValueError(f'{results_dir}: sequence {seq} has no video in the split list of '
                              f'{gt_root} ({len(names)} videos)')
         if seq not in frame_names:
-            folder = osp.join(gt_root, RAW_DIR, names[seq])
             images = osp.join(gt_root, IMAGE_DIR, names[seq])
-            source = folder if osp.isdir(folder) else images
-            frame_names[seq] = [osp.splitext(n)[0] + '.png' for n in sorted(os.listdir(source))
-                                if not n.startswith('.')]
+            if osp.isdir(images):
+                listed = list_images(images)
+            else:  # a ground-truth-only copy (panomasks/ without images/)
+                listed = list_pngs(osp.join(gt_root, RAW_DIR, names[seq]))
+            frame_names[seq] = [osp.splitext(n)[0] + '.png' for n in listed]
         if frame >= len(frame_names[seq]):
             raise ValueError(f'{results_dir}: sequence {seq} frame {frame} has no frame in '
                              f'video {names[seq]}')

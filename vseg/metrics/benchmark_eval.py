@@ -198,14 +198,29 @@ def evaluate_vpq(gt_videos: Sequence[object], pred_videos: Sequence[object],
     return metric.result()
 
 
+def stq_accumulator(categories: Mapping[int, Mapping[str, object]]) -> STQuality:
+    """The STQ accumulator of the official label maps: ``max(category) + 1`` classes, the
+    categories with ``isthing`` as things, void 255, semantic part shifted by 16 bits."""
+    things = [c for c, info in categories.items() if info['isthing']]
+    return STQuality(max(categories) + 1, things, ignore_label=STQ_VOID,
+                     label_divisor=1 << STQ_SHIFT)
+
+
+def stq_summary(result: dict, names: Sequence[str]) -> dict:
+    """``dict(STQ, AQ, SQ, per_video={name: ...}, per_class_iou)`` of an
+    :func:`stq_accumulator` result whose sequences are the indices of ``names``."""
+    per_video = {names[seq]: dict(STQ=r['STQ'], AQ=r['AQ'], SQ=r['SQ'],
+                                  num_frames=r['num_frames'], num_tubes=r['num_tubes'])
+                 for seq, r in result['per_sequence'].items()}
+    return dict(STQ=result['STQ'], AQ=result['AQ'], SQ=result['SQ'], per_video=per_video,
+                per_class_iou=result['per_class_iou'])
+
+
 def evaluate_stq(gt_videos: Sequence[object], pred_videos: Sequence[object],
                  categories: Mapping[int, Mapping[str, object]], workers: int = 1,
                  progress: bool = False) -> dict:
     """Official (VIPSeg) STQ of paired videos (see the module docstring)."""
-    things = [c for c, info in categories.items() if info['isthing']]
-    num_classes = max(categories) + 1
-    metric = STQuality(num_classes, things, ignore_label=STQ_VOID,
-                       label_divisor=1 << STQ_SHIFT)
+    metric = stq_accumulator(categories)
     names: List[str] = []
 
     def consume(index: int, job: VideoJob, result: tuple) -> None:
@@ -215,12 +230,7 @@ def evaluate_stq(gt_videos: Sequence[object], pred_videos: Sequence[object],
 
     jobs = [VideoJob(g, p, 'stq', (), categories) for g, p in zip(gt_videos, pred_videos)]
     run_jobs(jobs, workers, progress, consume)
-    result = metric.result()
-    per_video = {names[seq]: dict(STQ=r['STQ'], AQ=r['AQ'], SQ=r['SQ'],
-                                  num_frames=r['num_frames'], num_tubes=r['num_tubes'])
-                 for seq, r in result['per_sequence'].items()}
-    return dict(STQ=result['STQ'], AQ=result['AQ'], SQ=result['SQ'], per_video=per_video,
-                per_class_iou=result['per_class_iou'])
+    return stq_summary(metric.result(), names)
 
 
 def parse_windows(text: str) -> List[int]:
@@ -244,12 +254,18 @@ class Benchmark(NamedTuple):
         load: ``load(submit_dir, gt_dir) -> (gt videos, submitted videos, categories, kind)``.
         windows: the official window lengths of its VPQ.
         metrics: the metrics it has (``'vpq'``, ``'stq'``).
+        submit: ``submit(results_dir, gt_root, submit_dir, split, progress) -> path of
+            pred.json``: our results layout -> the official submission (see
+            :func:`write_submission`).
+        submission_entries: what a submission folder holds (``pan_pred``, ``pred.json``).
     """
 
     name: str
     load: Callable[[str, str], tuple]
     windows: Tuple[int, ...]
     metrics: Tuple[str, ...]
+    submit: Callable[[str, str, str, str, bool], str]
+    submission_entries: Tuple[str, ...] = ('pan_pred', 'pred.json')
 
 
 def _load_vipseg(submit_dir: str, gt_dir: str) -> tuple:
@@ -266,7 +282,54 @@ def _load_cityscapes_vps(submit_dir: str, gt_dir: str) -> tuple:
     return videos, cityscapes_vps.pair_submission(submit_dir, videos), categories, kind
 
 
+def _submit_vipseg(results_dir: str, gt_root: str, submit_dir: str, split: str,
+                   progress: bool) -> str:
+    from ..formats import vipseg
+    return vipseg.submission_from_results(results_dir, gt_root, submit_dir, progress=progress,
+                                          split=split)
+
+
+def _submit_cityscapes_vps(results_dir: str, gt_root: str, submit_dir: str, split: str,
+                           progress: bool) -> str:
+    from ..formats import cityscapes_vps
+    return cityscapes_vps.submission_from_results(
+        results_dir, gt_root, submit_dir, progress=progress, split=split)
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
-    'vipseg': Benchmark('vipseg', _load_vipseg, (1, 2, 4, 6, 8), ('vpq', 'stq')),
-    'cityscapes-vps': Benchmark('cityscapes-vps', _load_cityscapes_vps, (1, 2, 3, 4), ('vpq',)),
+    'vipseg': Benchmark('vipseg', _load_vipseg, (1, 2, 4, 6, 8), ('vpq', 'stq'),
+                        _submit_vipseg),
+    'cityscapes-vps': Benchmark('cityscapes-vps', _load_cityscapes_vps, (1, 2, 3, 4), ('vpq',),
+                                _submit_cityscapes_vps),
 }
+
+
+def write_submission(benchmark: str, results_dir: str, gt_root: str, submit_dir: str,
+                     split: str = 'val', progress: bool = False) -> str:
+    """Write the official submission of ``benchmark`` from a results folder of our layout.
+
+    The folder is built beside ``submit_dir`` and put in its place when complete
+    (:func:`vseg.folders.replace_folder`): a crash leaves an earlier submission whole, and no
+    file of an earlier run stays in the new one. An existing ``submit_dir`` holding anything but
+    a submission is refused.
+
+    Args:
+        benchmark: a name of :data:`BENCHMARKS`.
+        results_dir: the results (``'knet'`` layout; sequence = the dataset's ``seq_id``,
+            frame = its ``frame_id``).
+        gt_root: the dataset root (split list and frame names).
+        submit_dir: the submission folder.
+        split: the split the results are of.
+        progress: show a progress bar.
+
+    Returns:
+        the path of the submission's ``pred.json``.
+    """
+    from ..folders import replace_folder
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f'unknown benchmark {benchmark!r}: expected one of {sorted(BENCHMARKS)}')
+    entry = BENCHMARKS[benchmark]
+    replace_folder(submit_dir, lambda partial: entry.submit(results_dir, gt_root, partial, split,
+                                                            progress),
+                   allowed=entry.submission_entries)
+    return os.path.join(submit_dir, 'pred.json')
