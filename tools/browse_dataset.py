@@ -1,7 +1,7 @@
 """Write PNGs of augmented training samples of a config (its training pipeline).
 
 Each output shows the frames of one sample side by side (key frame first, then references) and,
-per frame, three rows: the RGB input, the semantic ground truth in the Cityscapes palette
+per frame, three rows: the RGB input, the semantic ground truth in the dataset's palette
 (void/padding black) and the thing instances with outlines and ``class:instance`` ids. Usage::
 
     python tools/browse_dataset.py CONFIG --output-dir DIR [--num 8] [--data-root ROOT]

@@ -46,7 +46,9 @@ DEMOS = {
                    layout='vipseg', benchmark='vipseg', work_dir='outputs/demo-vipseg'),
     'cityscapes-vps': dict(config='configs/toy/video-knet_r18_toy_cityscapes-vps.py',
                            data='toy-cityscapes-vps', layout='cityscapes-vps',
-                           benchmark='cityscapes-vps', work_dir='outputs/demo-cityscapes-vps'),
+                           benchmark='cityscapes-vps', work_dir='outputs/demo-cityscapes-vps',
+                           # 30-frame clips as the dataset's, 6 labelled frames each
+                           data_args=dict(frames=30)),
 }
 #: ``make_toy_step`` arguments of the demo data besides the seeds: 60 training sequences (more
 #: scenes raised AQ on the tuning split; docs/demo_recipe.md) and 8 val sequences (160 frames).
@@ -80,6 +82,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args.config = args.config or demo['config']
     args.work_dir = args.work_dir or demo['work_dir']
     args.layout = demo['layout']
+    args.data_args = demo.get('data_args', {})
     return args
 
 
@@ -107,13 +110,14 @@ def make_data(args: argparse.Namespace) -> None:
     from knet.datasets.toy_step import toy_step_complete  # torch import: only here
     root = osp.join(REPO, args.data_root)
     layout = getattr(args, 'layout', 'kitti-step')
+    data_args = dict(DEMO_DATA, **getattr(args, 'data_args', {}))
     if toy_step_complete(root, seed=args.seed, val_seed=args.val_seed, layout=layout,
-                         **DEMO_DATA):
+                         **data_args):
         print(f'==> [data] synthetic {layout} data found in {args.data_root}')
         return
     cmd = [sys.executable, 'tools/make_toy_step.py', '--out', args.data_root,
            '--seed', str(args.seed), '--val-seed', str(args.val_seed), '--layout', layout]
-    cmd += [f'--{key.replace("_", "-")}={value}' for key, value in DEMO_DATA.items()]
+    cmd += [f'--{key.replace("_", "-")}={value}' for key, value in data_args.items()]
     run('data', cmd + ['--overwrite'])
 
 

@@ -169,7 +169,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, int]:
             submit_dir = osp.join(args.results_dir, SUBMISSION_DIR)
             start = time.time()
             write_submission(benchmark, args.results_dir, dataset.data_root, submit_dir,
-                             split=args.split, progress=not args.no_progress)
+                             split=args.split, progress=not args.no_progress,
+                             **getattr(dataset, 'submission_options', {}))
             print(f'[inference] {benchmark} submission in {time.time() - start:.1f}s -> '
                   f'{submit_dir} (pan_pred/ + pred.json)', flush=True)
     finish_distributed()

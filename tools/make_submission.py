@@ -31,10 +31,16 @@ def main(argv: Optional[List[str]] = None) -> None:
                              'lists and images/; cityscapes-vps: the folder holding val/)')
     parser.add_argument('--split', default='val', help='the split of the results (default val)')
     parser.add_argument('--out', required=True, help='the submission folder to write')
+    parser.add_argument('--frames', choices=['labelled', 'all'],
+                        help='cityscapes-vps: the results hold the labelled frames only '
+                             '(labelled, frames 0..5 of each clip) or every raw frame (all, '
+                             'numbered by the frame number in the clip; what the dataset\'s '
+                             'frames="all" gives); default labelled')
     args = parser.parse_args(argv)
+    options = {} if args.frames is None else dict(frames=args.frames)
     try:
         path = write_submission(args.format, args.results_dir, args.gt_dir, args.out,
-                                split=args.split, progress=True)
+                                split=args.split, progress=True, **options)
     except (OSError, ValueError) as error:
         sys.exit(f'error: {error}')
     print(f'wrote {path} and {args.out}/pan_pred/')

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+import pytest
 from PIL import Image
 
 Frames = Dict[int, List[Tuple[np.ndarray, np.ndarray]]]
@@ -155,3 +156,17 @@ def random_sequences(seed: int, num_seqs: int = 2, num_frames: int = 4, shape=(5
             frames.append((gt.astype(np.int64), pred.astype(np.int64)))
         sequences[10 + s] = frames
     return sequences
+
+
+def assert_same_vpq(a: dict, b: dict) -> None:
+    """Two official-VPQ results agree: the same TP/FP/FN per class and window, and VPQ,
+    VPQ_th, VPQ_st equal up to the last bits (IoUs of one class may be summed in another
+    order when the segment ids differ)."""
+
+    for length, window in a['per_window'].items():
+        other = b['per_window'][length]
+        for c, stat in window['per_class'].items():
+            assert [stat[k] for k in ('TP', 'FP', 'FN')] == \
+                [other['per_class'][c][k] for k in ('TP', 'FP', 'FN')]
+        for key in ('VPQ', 'VPQ_th', 'VPQ_st'):
+            assert window[key] == pytest.approx(other[key], rel=1e-12, abs=0)

@@ -112,3 +112,14 @@ def test_make_submission_refuses_a_folder_of_other_files(setup, tmp_path) -> Non
     tool.main([str(out), '--format', 'vipseg', '--gt-dir', setup['root'], '--out',
                str(tmp_path / 'sub')])
     assert sorted(os.listdir(tmp_path)) == ['mine', 'results', 'sub']  # no partial folder left
+
+
+def test_browse_dataset_on_the_twin(setup, tmp_path) -> None:
+    """browse_dataset.py draws VIPSeg training clips (key + reference, three rows each)."""
+    out = tmp_path / 'browse'
+    load_tool('browse_dataset').main([CONFIG, '--output-dir', str(out), '--num', '2',
+                                      '--data-root', setup['root']])
+    names = sorted(os.listdir(out))
+    assert len(names) == 2
+    image = np.array(Image.open(out / names[0]))
+    assert image.shape == (3 * 64, 2 * 128, 3)  # 3 rows x (key | reference) of 64x128 crops

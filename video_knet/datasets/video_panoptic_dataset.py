@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from knet.datasets import PanopticFrameDataset
+from knet.datasets.panoptic_frame_dataset import png_size
 
 _FrameKey = Tuple[str, int]
 
@@ -56,6 +57,23 @@ def warn_frame_gaps(frames: Sequence[dict]) -> None:
             warnings.warn(f'sequence {seq_name}: {len(missing)} missing frame number(s), first '
                           f'{missing[:5]}; references across a gap are treated as absent',
                           stacklevel=2)
+
+
+def sort_and_check_sizes(frames: Sequence[dict], unit: str = 'video',
+                          check: bool = True) -> List[dict]:
+    """The frames in (``seq_id``, ``frame_id``) order; with ``check``, a sequence whose images
+    differ in size is a ValueError naming the first odd frame and the first of its ``unit``."""
+    ordered = sorted(frames, key=lambda f: (f['seq_id'], f['frame_id']))
+    if check:
+        first: Dict[int, Tuple[str, tuple]] = {}
+        for frame in ordered:
+            size = png_size(frame['img_path'])
+            path, expected = first.setdefault(frame['seq_id'], (frame['img_path'], size))
+            if size != expected:
+                raise ValueError(f"{frame['img_path']}: size {size} (h, w) differs from "
+                                 f'{path} {expected}: the frames of {unit} '
+                                 f"{frame['seq_name']} must have one size")
+    return ordered
 
 
 def _longest_sequence(frames: Sequence[dict]) -> str:

@@ -19,13 +19,12 @@ seed 0, as its configs do).
 """
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import List
 
-from knet.datasets.panoptic_frame_dataset import png_size
 from knet.registry import DATASETS
 from vseg.formats.vipseg import IMAGE_DIR, RAW_DIR, find_split_list, list_images, read_split_list
 from vseg.metainfo import label_metainfo
-from .video_panoptic_dataset import VideoPanopticDataset
+from .video_panoptic_dataset import VideoPanopticDataset, sort_and_check_sizes
 
 
 @DATASETS.register_module()
@@ -79,14 +78,6 @@ class VIPSegDataset(VideoPanopticDataset):
     def sorted_frames(self) -> List[dict]:
         """The frames in split-list order (``seq_id``), then frame order; with validation, a
         video whose frames differ in size is an error naming the first odd frame."""
-        frames = sorted(super().sorted_frames(), key=lambda f: (f['seq_id'], f['frame_id']))
-        if self.validate != 'none':
-            first: Dict[int, Tuple[str, tuple]] = {}
-            for frame in frames:
-                size = png_size(frame['img_path'])
-                path, expected = first.setdefault(frame['seq_id'], (frame['img_path'], size))
-                if size != expected:
-                    raise ValueError(f"{frame['img_path']}: size {size} (h, w) differs from "
-                                     f'{path} {expected}: the frames of video '
-                                     f"{frame['seq_name']} must have one size")
+        frames = sort_and_check_sizes(super().sorted_frames(), 'video',
+                                      check=self.validate != 'none')
         return frames

@@ -8,12 +8,13 @@ i.e. stuff or crowd). Class facts (thing ids, number of classes, ignore label, l
 are never part of a format: they come from dataset metainfo (:mod:`vseg.metainfo`).
 
 Entries: ``'kitti-step'`` (KITTI-STEP panoptic PNG), ``'cityscapes'`` (Cityscapes
-``labelTrainIds`` + ``instanceTrainIds``) and ``'vipseg'`` (VIPSeg raw ``panomasks``);
+``labelTrainIds`` + ``instanceTrainIds``), ``'vipseg'`` (VIPSeg raw ``panomasks``) and
+``'cityscapes-vps'`` (the shipped Cityscapes-VPS ``cls`` colour maps + ``inst`` maps);
 docs/data_formats.md describes them, and docs/adding_a_dataset.md how to add one. The
 COCO-panoptic-style video ground truth and submissions of the official VIPSeg and Cityscapes-VPS
 evaluators are read by :mod:`vseg.formats.panoptic_video` and the benchmark modules.
 """
-from . import step, vipseg  # noqa: F401  (register 'kitti-step', 'cityscapes', 'vipseg')
+from . import cityscapes_vps, step, vipseg  # noqa: F401  (register the formats below)
 from .base import AnnotationFormat, check_semantic, format_names, get_format, register_format
 
 __all__ = ['AnnotationFormat', 'check_semantic', 'format_names', 'get_format',

@@ -36,7 +36,19 @@ chunk being one video of the VPQ windows whatever clips it holds; a chunk with m
 is reported as a warning. Unlike the official script, the raw maps are paired by image id (not by
 sorted position), and a ground-truth JSON out of order, a ``pred.json`` with the wrong number of
 entries and fewer than 6 frames are errors that name the file.
+
+**Annotation format** ``'cityscapes-vps'`` (:class:`CityscapesVPSFormat`, the training data and
+the online metric): ``seg_path`` = the ``cls`` map, ``ins_path`` = the ``inst`` map of one frame.
+A frame decodes to the values of step 1: semantic = trainId (255 void; crowd is void),
+instance = ``k % 1000 + 1`` on things (so the object number 0 is an ordinary instance), 0
+elsewhere. Its segments (:meth:`CityscapesVPSFormat.read_segments`) need no state across
+frames: stuff ``trainId + 1``, things ``100000 + value``, i.e. the ids of
+:func:`partition_ids` for a chunk of one clip. Frames are keyed ``(seq_id, frame_id)`` =
+(the clip as a number, the rank of the labelled frame in its clip, from 0; :func:`frame_keys`):
+a video of the online metric is one clip, which is the official chunk whenever every clip has
+its 6 labelled frames (as in the released data).
 """
+import json
 import os
 import os.path as osp
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -44,17 +56,23 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from ..io import write_png_atomic, write_text_atomic
+from ..layouts import get_layout
+from .base import AnnotationFormat, FrameKey, register_format
 from .panoptic_video import (
     IdGenerator,
     PredVideo,
     Segment,
     SegmentFrame,
     color2id,
+    id2rgb,
     load_json,
     parse_segments,
+    prediction_segments,
     read_segment_png,
     rgb2id,
 )
+from .vipseg import frame_segments
 
 #: ``(name, supercategory, isthing, ori_id, (R, G, B))`` per trainId 0..18, as
 #: ``city_default.py`` has them (its spelling "vegitation", and traffic sign with ``ori_id`` 21
@@ -523,3 +541,165 @@ def pair_submission(submit_dir: str, videos: Sequence[GTVideo]) -> List[PredVide
         paired.append(PredVideo(video.video_id, pngs, segments[start:stop], path))
         start = stop
     return paired
+
+
+# ------------------------------------------------------------ frame keys, annotation format
+
+def frame_keys(frames: Sequence[Tuple[str, str]]) -> Dict[str, FrameKey]:
+    """``{image_id: (seq_id, frame_id)}`` of labelled frames: ``seq_id`` = the clip
+    (``VVVV``) as a number, ``frame_id`` = the frame's rank among the labelled frames of its
+    clip (by ``FFFF``, from 0).
+
+    Args:
+        frames: ``(image_id, path)`` per labelled frame (the path names errors).
+
+    Raises:
+        ValueError: an image id whose clip or frame field is not a number, or two files of one
+            clip with the same frame number, naming the file(s).
+    """
+    by_clip: Dict[int, List[Tuple[int, str, str]]] = {}
+    for image_id, path in frames:
+        fields = image_id.split('_')
+        clip_field, frame_field = fields[0], fields[1] if len(fields) > 1 else ''
+        if len(clip_field) != 4 or not clip_field.isdigit() or not frame_field.isdigit():
+            raise ValueError(f'{path}: image id {image_id!r} does not start with a 4-digit clip '
+                             'and a frame number (VVVV_FFFF_<city>_<seq>_<frame>)')
+        by_clip.setdefault(int(clip_field), []).append((int(frame_field), image_id, path))
+    keys: Dict[str, FrameKey] = {}
+    for clip, members in by_clip.items():
+        members.sort()
+        for rank, (frame, image_id, path) in enumerate(members):
+            if rank and frame == members[rank - 1][0]:
+                raise ValueError(f'{path} and {members[rank - 1][2]}: two labelled files of clip '
+                                 f'{clip:04d} with frame number {frame}')
+            keys[image_id] = (clip, rank)
+    return keys
+
+
+def frame_values(files: Mapping[str, str]) -> np.ndarray:
+    """Step-1 values (:func:`panoptic_values`) of one frame's ``seg_path`` (``cls``) and
+    ``ins_path`` (``inst``) files."""
+    cls_path, inst_path = files['seg_path'], files['ins_path']
+    return panoptic_values(read_cls(cls_path), read_inst(inst_path), f'{cls_path} + {inst_path}')
+
+
+def decode_values(pan: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Step-1 values -> ``(semantic, instance)``: (H, W) uint8 trainIds (255 void) and (H, W)
+    int32 instance ids ``k % 1000 + 1`` on things, 0 elsewhere."""
+    things = pan >= INSTANCE_OFFSET
+    semantic = np.where(things, pan // INSTANCE_OFFSET, pan).astype(np.uint8)
+    instance = np.where(things, pan % INSTANCE_OFFSET + 1, 0).astype(np.int32)
+    return semantic, instance
+
+
+def split_folder(gt_dir: str, split: str = 'val') -> Tuple[str, str]:
+    """``(root, split)`` of a ground-truth folder given as the dataset root (``gt_dir/{split}/
+    cls``) or as the split folder itself (``gt_dir/cls``)."""
+    if osp.isdir(osp.join(gt_dir, CLS_DIR)) or osp.isdir(osp.join(gt_dir, INST_DIR)):
+        path = osp.abspath(gt_dir)
+        return osp.dirname(path), osp.basename(path)
+    if osp.isdir(osp.join(gt_dir, split, CLS_DIR)) or osp.isdir(osp.join(gt_dir, split, INST_DIR)):
+        return gt_dir, split
+    raise FileNotFoundError(f'{gt_dir}: no Cityscapes-VPS maps (expected {split}/{CLS_DIR}/ + '
+                            f'{split}/{INST_DIR}/, or {CLS_DIR}/ + {INST_DIR}/ in a split folder)')
+
+
+class CityscapesVPSFormat(AnnotationFormat):
+    """The shipped ``cls`` colour map (``seg_path``) + ``inst`` map (``ins_path``) of a frame
+    (module docstring); listing: ``ROOT/val/cls`` + ``ROOT/val/inst`` (or a split folder),
+    keyed by :func:`frame_keys`."""
+
+    name = 'cityscapes-vps'
+    file_keys = ('seg_path', 'ins_path')
+    #: The trainIds of the things in the official category table.
+    thing_ids = tuple(i for i, c in enumerate(CATEGORIES) if c[2])
+
+    def decode(self, files: Mapping[str, str],
+               thing_ids: Sequence[int] = ()) -> Tuple[np.ndarray, np.ndarray]:
+        """``(semantic, instance)`` of :func:`decode_values`; ``thing_ids`` (if given) must be
+        the eight Cityscapes things, on which the official conversion's rules depend."""
+        if len(thing_ids) and sorted(int(t) for t in thing_ids) != list(self.thing_ids):
+            raise ValueError(f"{files['seg_path']}: the cityscapes-vps format has the things "
+                             f'{list(self.thing_ids)} (trainIds of the official table), got '
+                             f'thing_ids {list(thing_ids)}')
+        return decode_values(frame_values(files))
+
+    def read_segments(self, files: Mapping[str, str]) -> Tuple[np.ndarray, Dict[int, Segment]]:
+        """Segment ids and listed segments of one frame, with ids that need no state: stuff
+        ``trainId + 1``, things ``100000 + value`` (:func:`partition_ids`). Within one clip
+        they are the official segments (partition, categories, areas, order)."""
+        return partition_ids(frame_values(files), 0)
+
+    def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
+        root, split = split_folder(gt_dir)
+        pairs = raw_pairs(root, split)
+        if not pairs:
+            raise FileNotFoundError(f'no Cityscapes-VPS maps in {osp.join(root, split, CLS_DIR)}')
+        keys = frame_keys([(image_id, cls) for image_id, cls, _ in pairs])
+        return dict(sorted((keys[image_id], dict(seg_path=cls, ins_path=inst))
+                           for image_id, cls, inst in pairs))
+
+
+register_format(CityscapesVPSFormat())
+
+
+# ------------------------------------------------------------------ submission from results
+
+def submission_from_results(results_dir: str, gt_root: str, submit_dir: str,
+                            layout: str = 'knet', progress: bool = False,
+                            split: str = 'val') -> str:
+    """Write the official submission (``pan_pred/<image_id>.png`` + ``pred.json``, one entry
+    per ground-truth image in ground-truth order) from a results folder of our layout.
+
+    Result keys are the dataset's ``(seq_id, frame_id)`` (:func:`frame_keys`); predicted
+    segment ids are ``(class + 1) << 16 | track id`` (:func:`prediction_segments`).
+
+    Args:
+        results_dir: the results (layout ``layout``).
+        gt_root: the dataset root: converted ground truth or the shipped ``cls`` / ``inst``
+            maps of ``split`` (what :func:`gt_videos` reads).
+        submit_dir: the submission folder (files written atomically, ``pred.json`` last).
+        layout: the results layout.
+        progress: show a progress bar.
+        split: the split the results are of.
+
+    Returns:
+        the path of the written ``pred.json``.
+
+    Raises:
+        ValueError: a result that is no labelled frame of the split, or a labelled frame
+            without its result, naming it.
+    """
+    videos, _, _, _ = gt_videos(gt_root, split)
+    frames = [frame for video in videos for frame in video.frames]
+    keys = frame_keys([(f.image_id, f.png) for f in frames])
+    reader = get_layout(layout)
+    results = reader.find_frames(results_dir)
+    wanted = {keys[f.image_id]: f for f in frames}
+    extra = sorted(set(results) - set(wanted))
+    if extra:
+        raise ValueError(f'{results_dir}: sequence {extra[0][0]} frame {extra[0][1]} is no '
+                         f'labelled frame of split {split} of {gt_root} ({len(extra)} such '
+                         'results; sequence = clip, frame = index among its labelled frames)')
+    missing = [key for key in wanted if key not in results]
+    if missing:
+        seq, frame_id = missing[0]
+        raise ValueError(f'{results_dir}: no result for sequence {seq} frame {frame_id} (image '
+                         f'{wanted[missing[0]].image_id}) and {len(missing) - 1} more; the '
+                         'official pred.json needs every labelled frame of the split')
+    iterator: Sequence[GTFrame] = frames
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(frames, desc='writing the Cityscapes-VPS submission', unit='frame')
+    entries = []
+    for frame in iterator:
+        semantic, track = reader.read_frame(results[keys[frame.image_id]])
+        ids = prediction_segments(semantic, track, len(CATEGORIES), VOID)[0]
+        name = frame.image_id + '.png'
+        write_png_atomic(osp.join(submit_dir, 'pan_pred', name),
+                         np.ascontiguousarray(id2rgb(ids)[..., ::-1]))  # cv2 writes BGR
+        entries.append(dict(image_id=frame.image_id, file_name=name,
+                            segments_info=frame_segments(ids)))
+    path = osp.join(submit_dir, 'pred.json')
+    write_text_atomic(path, json.dumps(dict(annotations=entries)))
+    return path

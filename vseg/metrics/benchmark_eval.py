@@ -254,8 +254,8 @@ class Benchmark(NamedTuple):
         load: ``load(submit_dir, gt_dir) -> (gt videos, submitted videos, categories, kind)``.
         windows: the official window lengths of its VPQ.
         metrics: the metrics it has (``'vpq'``, ``'stq'``).
-        submit: ``submit(results_dir, gt_root, submit_dir, split, progress) -> path of
-            pred.json``: our results layout -> the official submission (see
+        submit: ``submit(results_dir, gt_root, submit_dir, split, progress, **options) ->
+            path of pred.json``: our results layout -> the official submission (see
             :func:`write_submission`).
         submission_entries: what a submission folder holds (``pan_pred``, ``pred.json``).
     """
@@ -264,7 +264,7 @@ class Benchmark(NamedTuple):
     load: Callable[[str, str], tuple]
     windows: Tuple[int, ...]
     metrics: Tuple[str, ...]
-    submit: Callable[[str, str, str, str, bool], str]
+    submit: Callable[..., str]
     submission_entries: Tuple[str, ...] = ('pan_pred', 'pred.json')
 
 
@@ -283,17 +283,20 @@ def _load_cityscapes_vps(submit_dir: str, gt_dir: str) -> tuple:
 
 
 def _submit_vipseg(results_dir: str, gt_root: str, submit_dir: str, split: str,
-                   progress: bool) -> str:
+                   progress: bool, **options: object) -> str:
     from ..formats import vipseg
+    if options:
+        raise ValueError(f'the vipseg submission has no options {sorted(options)}')
     return vipseg.submission_from_results(results_dir, gt_root, submit_dir, progress=progress,
                                           split=split)
 
 
 def _submit_cityscapes_vps(results_dir: str, gt_root: str, submit_dir: str, split: str,
-                           progress: bool) -> str:
+                           progress: bool, **options: object) -> str:
     from ..formats import cityscapes_vps
     return cityscapes_vps.submission_from_results(
-        results_dir, gt_root, submit_dir, progress=progress, split=split)
+        results_dir, gt_root, submit_dir, progress=progress, split=split,
+        **options)  # type: ignore[arg-type]
 
 
 BENCHMARKS: Dict[str, Benchmark] = {
@@ -305,7 +308,7 @@ BENCHMARKS: Dict[str, Benchmark] = {
 
 
 def write_submission(benchmark: str, results_dir: str, gt_root: str, submit_dir: str,
-                     split: str = 'val', progress: bool = False) -> str:
+                     split: str = 'val', progress: bool = False, **options: object) -> str:
     """Write the official submission of ``benchmark`` from a results folder of our layout.
 
     The folder is built beside ``submit_dir`` and put in its place when complete
@@ -321,6 +324,9 @@ def write_submission(benchmark: str, results_dir: str, gt_root: str, submit_dir:
         submit_dir: the submission folder.
         split: the split the results are of.
         progress: show a progress bar.
+        **options: the benchmark writer's options (Cityscapes-VPS: ``frames='labelled'`` when
+            the results hold the labelled frames only, numbered 0..5 in each clip, ``'all'``
+            when they hold every raw frame, numbered by its frame number in the clip).
 
     Returns:
         the path of the submission's ``pred.json``.
@@ -330,6 +336,6 @@ def write_submission(benchmark: str, results_dir: str, gt_root: str, submit_dir:
         raise ValueError(f'unknown benchmark {benchmark!r}: expected one of {sorted(BENCHMARKS)}')
     entry = BENCHMARKS[benchmark]
     replace_folder(submit_dir, lambda partial: entry.submit(results_dir, gt_root, partial, split,
-                                                            progress),
+                                                            progress, **options),
                    allowed=entry.submission_entries)
     return os.path.join(submit_dir, 'pred.json')
