@@ -1,6 +1,11 @@
 """Helpers shared by the tool tests (importable as ``helpers``: pytest puts ``tests/`` on the path).
 
 * :func:`load_tool`: import a ``tools/*.py`` script as a module, to call its ``main(argv)``.
+* :func:`random_checkpoint`, :func:`run_inference`, :func:`run_test`: a checkpoint of a
+  config's model with seeded random weights, and ``tools/inference.py`` / ``tools/test.py`` on
+  CPU over a dataset root (one process, no workers).
+* :func:`converted_cityscapes_vps`: a Cityscapes-VPS root with the converted ground truth
+  (``datasets/prepare_cityscapes_vps.py``) instead of the shipped maps.
 * :func:`stub_repo`: a throw-away copy of the ``tools/*.sh`` entry points whose
   ``.venv/bin/python`` (and ``srun``) only print what they were given, to check what the shell
   wrappers forward without running anything.
@@ -26,6 +31,60 @@ def load_tool(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def random_checkpoint(config: str, path: str, seed: int = 0) -> str:
+    """Save the config's model with seeded random weights (``init_weights``) to ``path``."""
+    import logging
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+
+    from knet.registry import MODELS
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    init_default_scope('knet')
+    torch.manual_seed(seed)
+    model = MODELS.build(Config.fromfile(config).model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=1)), path)
+    return path
+
+
+def run_inference(config: str, ckpt: str, root: str, out: str, *extra: str) -> dict:
+    """``tools/inference.py CONFIG CKPT OUT --data-root ROOT`` on CPU; its summary."""
+    import torch
+    return load_tool('inference').main([config, ckpt, str(out), '--data-root', root, '--device',
+                                        'cpu', '--num-workers', '0', '--no-progress',
+                                        '--threads', str(torch.get_num_threads()), *extra])
+
+
+def run_test(config: str, ckpt: str, root: str, work_dir: str) -> dict:
+    """``tools/test.py`` on the test split of ``root``: the online metrics."""
+    return load_tool('test').main([
+        config, ckpt, '--work-dir', str(work_dir), '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'])
+
+
+def converted_cityscapes_vps(raw_root: str, folder: Path, split: str = 'val') -> str:
+    """``folder/root``: ``{split}/img_all`` of ``raw_root`` beside the converted ground truth
+    that ``datasets/prepare_cityscapes_vps.py`` writes to ``folder/gt`` (symlinks), without
+    the ``cls/`` and ``inst/`` maps, as users have it after VPSNet's preparation."""
+    spec = importlib.util.spec_from_file_location(
+        'prepare_cityscapes_vps', REPO / 'datasets' / 'prepare_cityscapes_vps.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    gt = folder / 'gt'
+    module.prepare(raw_root, str(gt), split)
+    root = folder / 'root'
+    (root / split).mkdir(parents=True)
+    os.symlink(gt / split / 'panoptic_video', root / split / 'panoptic_video')
+    os.symlink(Path(raw_root) / split / 'img_all', root / split / 'img_all')
+    name = f'panoptic_gt_{split}_city_vps.json'
+    os.symlink(gt / name, root / name)
+    return str(root)
 
 
 class Echo(NamedTuple):

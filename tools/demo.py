@@ -47,8 +47,9 @@ DEMOS = {
     'cityscapes-vps': dict(config='configs/toy/video-knet_r18_toy_cityscapes-vps.py',
                            data='toy-cityscapes-vps', layout='cityscapes-vps',
                            benchmark='cityscapes-vps', work_dir='outputs/demo-cityscapes-vps',
-                           # 30-frame clips as the dataset's, 6 labelled frames each
-                           data_args=dict(frames=30)),
+                           # 30-frame clips as the dataset's, 6 labelled frames each;
+                           # inference tracks through all 30 (results numbered by raw frame)
+                           data_args=dict(frames=30), merge_args=['--frames', 'all']),
 }
 #: ``make_toy_step`` arguments of the demo data besides the seeds: 60 training sequences (more
 #: scenes raised AQ on the tuning split; docs/demo_recipe.md) and 8 val sequences (160 frames).
@@ -247,7 +248,8 @@ def evaluate_benchmark(args: argparse.Namespace, benchmark: str, work_dir: str,
                         f'{fraction(stq["SQ"])}  (official {benchmark})')
     merge_json = osp.join(work_dir, 'merge_rate.json')
     run('merge rate', [sys.executable, 'tools/analysis/instance_merge_rate.py', results,
-                       '--dataset', benchmark, '--gt-dir', args.data_root, '--json', merge_json])
+                       '--dataset', benchmark, '--gt-dir', args.data_root, '--json', merge_json,
+                       *DEMOS[args.dataset].get('merge_args', [])])
     files.append(merge_json)
     lines.append(merge_line(read_json(merge_json)))
     run('visualize', [sys.executable, 'tools/visualize.py', results, '--dataset', benchmark])

@@ -5,7 +5,7 @@
 # datasets/toy-cityscapes-vps` (30-frame clips, every 5th frame labelled), with the
 # Cityscapes-VPS label space (19 trainIds, the 8 things first: 20 thing + 11 stuff kernels) and
 # its reference sampling (the neighbouring labelled frame, drawn at every fetch). Validation
-# computes the official Cityscapes-VPS VPQ (`BenchmarkVideoMetric`).
+# computes the official Cityscapes-VPS VPQ (`BenchmarkVideoMetric`) over all frames.
 # Root: $KNET_DATA_ROOT/toy-cityscapes-vps (default datasets/toy-cityscapes-vps).
 _base_ = ['./video-knet_r18_toy.py']
 data_root = '{{$KNET_DATA_ROOT:datasets}}/toy-cityscapes-vps'
@@ -20,7 +20,10 @@ model = dict(num_thing_classes=num_thing_classes, num_stuff_classes=num_stuff_cl
 train_dataloader = dict(dataset=dict(dataset=dict(
     type='CityscapesVPSDataset', data_root=data_root, ref_seq_index=[-1, 1],
     resample_each_epoch=True)))
-val_dataloader = dict(dataset=dict(type='CityscapesVPSDataset', data_root=data_root))
+# Validation tracks through all 30 frames of each clip and scores the 6 labelled ones.
+val_dataloader = dict(dataset=dict(
+    type='CityscapesVPSDataset', data_root=data_root, frames='all',
+    pipeline=[dict(type='LoadFrames'), dict(type='PackPanopticInputs')]))
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='BenchmarkVideoMetric', benchmark='cityscapes-vps')
 test_evaluator = val_evaluator

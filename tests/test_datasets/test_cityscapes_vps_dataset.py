@@ -85,6 +85,31 @@ def test_frames_keys_and_order(twin) -> None:
     assert _digest(twin) == before  # nothing written, nothing touched
 
 
+def test_all_frames_mode(twin) -> None:
+    """frames='all': every raw frame in (clip, FFFF) order, the labelled ones (FFFF = 4, 9,
+    ..., 29) with the maps of the labelled-frame dataset and the others without."""
+    labelled = CityscapesVPSDataset(data_root=twin, split='val', test_mode=True)
+    every = CityscapesVPSDataset(data_root=twin, split='val', test_mode=True, frames='all',
+                                 validate='full')
+    infos = [every.get_data_info(i) for i in range(len(every))]
+    assert len(every) == 60 and every.submission_options == dict(frames='all')
+    assert labelled.submission_options == dict(frames='labelled')
+    assert [(i['seq_id'], i['frame_id']) for i in infos] == \
+        [(clip, f) for clip in (2, 3) for f in range(30)]
+    assert [i['image_id'].split('_')[1] for i in infos[:30]] == [f'{f:04d}' for f in range(30)]
+    with_maps = [i for i in infos if i['seg_path']]
+    assert [(i['seq_id'], i['frame_id']) for i in with_maps] == \
+        [(clip, 5 * r + 4) for clip in (2, 3) for r in range(6)]
+    expected = [labelled.get_data_info(i) for i in range(len(labelled))]
+    assert [(i['img_path'], i['seg_path'], i['ins_path']) for i in with_maps] == \
+        [(i['img_path'], i['seg_path'], i['ins_path']) for i in expected]
+    assert all(i['ins_path'] is None for i in infos if not i['seg_path'])
+    with pytest.raises(ValueError, match="frames='all' lists unlabelled frames"):
+        CityscapesVPSDataset(data_root=twin, split='train', frames='all', ref_seq_index=[-1, 1])
+    with pytest.raises(ValueError, match=r"frames='6': expected one of \['labelled', 'all'\]"):
+        CityscapesVPSDataset(data_root=twin, split='val', frames='6')
+
+
 def test_decode_against_the_raw_maps(twin) -> None:
     val = CityscapesVPSDataset(data_root=twin, split='val', test_mode=True)
     for index in (0, 3):  # a new frame (RGB cls) and the 20th frame (RGBA cls)

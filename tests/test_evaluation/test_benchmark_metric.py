@@ -122,3 +122,25 @@ def test_bad_arguments_and_inputs(raw_twin) -> None:
     bad['seg_format'] = 'kitti-step'
     with pytest.raises(NotImplementedError, match="'kitti-step' has no segment listing"):
         metric.process({}, [bad])
+
+
+def test_unlabelled_frames_are_tracked_not_scored(raw_twin) -> None:
+    """Samples without ``seg_path`` (unlabelled frames the tracker runs through) leave the
+    figures unchanged; an evaluation of unlabelled frames only is an error."""
+    frames = raw_twin['frames']
+    metric = BenchmarkVideoMetric(benchmark='vipseg')
+    metric.dataset_meta = label_metainfo('vipseg')
+    for frame in frames:
+        unlabelled = dict(sample(frame, *perturb(frame)), seg_path=None,
+                          frame_id=frame['frame'] + 100)
+        metric.process({}, [sample(frame, *perturb(frame)), unlabelled])
+    assert sum('unlabelled' in item for item in metric.results) == len(frames)
+    result, expected = metric.compute_metrics(metric.results), online(frames, perturb)
+    assert set(result) == set(expected)
+    for key, value in expected.items():
+        assert result[key] == value or (math.isnan(result[key]) and math.isnan(value)), key
+    only = BenchmarkVideoMetric(benchmark='vipseg')
+    only.dataset_meta = label_metainfo('vipseg')
+    only.process({}, [dict(sample(frames[0], *perturb(frames[0])), seg_path=None)])
+    with pytest.raises(ValueError, match='none of the 1 evaluated frames has a ground-truth'):
+        only.compute_metrics(only.results)

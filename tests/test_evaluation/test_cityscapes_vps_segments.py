@@ -1,7 +1,10 @@
 """Cityscapes-VPS ground truth read frame by frame (``read_segments``, what the online metric
 uses) gives the official VPQ, and results in our layout turn into a submission that the
 official evaluator scores (perfect = 1.0)."""
+import json
+import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 from typing import List, NamedTuple
@@ -9,6 +12,7 @@ from typing import List, NamedTuple
 import numpy as np
 import pytest
 from eval_helpers import assert_same_vpq
+from helpers import converted_cityscapes_vps
 
 from knet.datasets.toy_step import make_toy_step
 from vseg.formats import cityscapes_vps as vps
@@ -138,7 +142,7 @@ def test_submission_needs_exactly_the_labelled_frames(twin, tmp_path) -> None:
     results = str(tmp_path / 'missing')
     _write_results(twin, results, missing)
     with pytest.raises(ValueError, match=r'no result for sequence 1 frame 5 \(image '
-                                         r'0001_0029_toycity_000001_000029\)'):
+                                         r'0001_0029_toycity_000001_000029, frame = index'):
         vps.submission_from_results(results, twin, str(tmp_path / 'sub'))
     extra = str(tmp_path / 'extra')
     _write_results(twin, extra, {**predictions, (1, 6): predictions[(1, 5)]})
@@ -150,7 +154,118 @@ def test_frame_keys_errors() -> None:
     keys = vps.frame_keys([('0003_0009_c_000000_000009', 'b.png'),
                            ('0003_0004_c_000000_000004', 'a.png')])
     assert keys == {'0003_0004_c_000000_000004': (3, 0), '0003_0009_c_000000_000009': (3, 1)}
+    raw = vps.frame_keys([('0003_0009_c_000000_000009', 'b.png'),
+                          ('0003_0004_c_000000_000004', 'a.png')], numbering='all')
+    assert raw == {'0003_0004_c_000000_000004': (3, 4), '0003_0009_c_000000_000009': (3, 9)}
     with pytest.raises(ValueError, match='x.png: image id .* 4-digit clip'):
         vps.frame_keys([('clip_0004_c_000000_000004', 'x.png')])
     with pytest.raises(ValueError, match='b.png and a.png: two labelled files of clip 0003'):
         vps.frame_keys([('0003_0004_c_0_4', 'a.png'), ('0003_0004_d_0_4', 'b.png')])
+
+
+def _raw_numbered(predictions: dict) -> dict:
+    """The labelled-frame predictions keyed by raw frame number (rank r -> 5 r + 4), with the
+    24 unlabelled frames of each clip predicted as all void."""
+    out = {}
+    for (seq, rank), (semantic, track) in predictions.items():
+        for raw in range(5 * rank, 5 * rank + 4):
+            out[(seq, raw)] = np.full_like(semantic, 255), np.zeros_like(track)
+        out[(seq, 5 * rank + 4)] = semantic, track
+    return out
+
+
+def test_submission_of_all_frames(twin, tmp_path) -> None:
+    """frames='all' results (every raw frame, numbered FFFF) give the same submission as the
+    labelled-frame results; the wrong numbering is a named error that names the right one."""
+    predictions = _predictions(twin, perturb=True)
+    labelled, every = str(tmp_path / 'labelled'), str(tmp_path / 'all')
+    _write_results(twin, labelled, predictions)
+    _write_results(twin, every, _raw_numbered(predictions))
+    a = vps.submission_from_results(labelled, twin, str(tmp_path / 'sub_l'))
+    b = vps.submission_from_results(every, twin, str(tmp_path / 'sub_a'), frames='all')
+    assert open(a).read() == open(b).read()
+    names = sorted(os.listdir(tmp_path / 'sub_l' / 'pan_pred'))
+    assert names == sorted(os.listdir(tmp_path / 'sub_a' / 'pan_pred')) and len(names) == 18
+    for name in names:
+        assert open(tmp_path / 'sub_l' / 'pan_pred' / name, 'rb').read() == \
+            open(tmp_path / 'sub_a' / 'pan_pred' / name, 'rb').read()
+    with pytest.raises(ValueError, match=r"is no labelled frame.*frames='all' \(--frames all\)"):
+        vps.submission_from_results(every, twin, str(tmp_path / 'x1'))
+    with pytest.raises(ValueError, match=r"raw frame number.*frames='labelled' \(--frames "):
+        vps.submission_from_results(labelled, twin, str(tmp_path / 'x2'), frames='all')
+    with pytest.raises(ValueError, match=r"frames='some': expected one of \['labelled', 'all'\]"):
+        vps.submission_from_results(labelled, twin, str(tmp_path / 'x3'), frames='some')
+
+
+@pytest.fixture(scope='module')
+def converted(twin, tmp_path_factory) -> str:
+    """The twin as users have it after VPSNet's (or our) preparation: img_all/ beside the
+    converted panoptic_video/ + JSON, without the cls/ and inst/ maps."""
+    return converted_cityscapes_vps(twin, tmp_path_factory.mktemp('cityscapes_vps_converted'))
+
+
+def test_dataset_reads_the_converted_ground_truth(twin, converted) -> None:
+    """panoptic_video/ + JSON decode to the classes of the shipped maps and to the same objects
+    (instance numbers renamed one-to-one per clip, the same in every frame), and the online
+    metric's segments give the official VPQ of the converted ground truth."""
+    from video_knet.datasets import CityscapesVPSDataset
+    raw = CityscapesVPSDataset(data_root=twin, split='val', test_mode=True)
+    conv = CityscapesVPSDataset(data_root=converted, split='val', test_mode=True,
+                                validate='full')
+    raw_infos = [raw.get_data_info(i) for i in range(len(raw))]
+    infos = [conv.get_data_info(i) for i in range(len(conv))]
+    assert [(i['seq_id'], i['frame_id'], osp.basename(i['img_path'])) for i in infos] == \
+        [(i['seq_id'], i['frame_id'], osp.basename(i['img_path'])) for i in raw_infos]
+    assert {i['seg_format'] for i in infos} == {'cityscapes-vps-panoptic'}
+    fmt = get_format('cityscapes-vps-panoptic')
+    renaming: dict = {}
+    for info, raw_info in zip(infos, raw_infos):
+        semantic, instance = fmt.decode(fmt.files_of(info), range(11, 19))
+        raw_semantic, raw_instance = FORMAT.decode(FORMAT.files_of(raw_info), range(11, 19))
+        assert np.array_equal(semantic, raw_semantic)
+        assert np.array_equal(instance > 0, raw_instance > 0) and instance.max() > 0
+        things = raw_instance > 0  # an object of the raw maps: (class, instance number)
+        for c, a, b in set(zip(raw_semantic[things].tolist(), raw_instance[things].tolist(),
+                               instance[things].tolist())):
+            assert renaming.setdefault((info['seq_id'], c, a), b) == b
+    per_clip: dict = {}
+    for (clip, _, _), b in renaming.items():
+        per_clip.setdefault(clip, []).append(b)
+    assert all(len(set(bs)) == len(bs) for bs in per_clip.values())  # one-to-one
+    # online segments (read_segments of the converted format) == the official converted GT
+    official, categories, kind, _ = vps.gt_videos(converted)
+    assert kind == 'converted'
+    predictions = _predictions(twin, perturb=True)
+    keys = [(i['seq_id'], i['frame_id']) for i in infos]
+    videos: dict = {}
+    for info in infos:
+        ids, segments = fmt.read_segments(fmt.files_of(info))
+        videos.setdefault(info['seq_id'], []).append(
+            SegmentFrame(ids, segments, info['seg_path'], ''))
+    ours = [_Video(str(seq), frames) for seq, frames in sorted(videos.items())]
+    a = evaluate_vpq(official, _pred_videos(predictions, keys), categories, WINDOWS)
+    b = evaluate_vpq(ours, _pred_videos(predictions, keys), categories, WINDOWS)
+    for length, window in a['per_window'].items():
+        assert window['VPQ'] == b['per_window'][length]['VPQ']  # same ids, same sums
+    assert 0.3 < a['VPQ'] < 0.9
+
+
+def test_converted_ground_truth_errors(converted, tmp_path) -> None:
+    fmt = get_format('cityscapes-vps-panoptic')
+    json_path = osp.join(converted, vps.gt_json_name('val'))
+    png = sorted(os.listdir(osp.join(converted, 'val', 'panoptic_video')))[0]
+    files = dict(seg_path=osp.join(converted, 'val', 'panoptic_video', png), ann_path=json_path)
+    with pytest.raises(ValueError, match=r'its things are \[11, .*, 18\], got thing_ids'):
+        fmt.decode(files, [11, 13])
+    other = tmp_path / 'other.png'
+    shutil.copy(files['seg_path'], other)
+    with pytest.raises(ValueError, match='lists no image whose mask is other.png'):
+        fmt.decode(dict(files, seg_path=str(other)), ())
+    data = json.load(open(json_path))
+    data['annotations'][0]['segments_info'] = data['annotations'][0]['segments_info'][1:]
+    edited = tmp_path / vps.gt_json_name('val')
+    edited.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r'segment id\(s\) \[\d+\] are not listed for image'):
+        fmt.read_segments(dict(files, ann_path=str(edited)))
+    with pytest.raises(FileNotFoundError, match='missing.json: file does not exist'):
+        fmt.decode(dict(files, ann_path=str(tmp_path / 'missing.json')), ())

@@ -2,22 +2,16 @@
 beside our layout, the official evaluator scores it, and ``tools/test.py`` (the Runner with the
 online ``BenchmarkVideoMetric``) reports the very same figures."""
 import json
-import logging
 import math
 import os
 import os.path as osp
 
 import numpy as np
 import pytest
-import torch
-from helpers import load_tool
-from mmengine.config import Config
-from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
+from helpers import load_tool, random_checkpoint, run_inference, run_test
 from PIL import Image
 
 from knet.datasets.toy_step import make_toy_step
-from knet.registry import MODELS
 from vseg.formats import vipseg
 from vseg.formats.panoptic_video import rgb2id
 from vseg.metrics.cli import benchmark_main
@@ -32,21 +26,12 @@ def setup(tmp_path_factory):
     root = str(folder / 'VIPSeg_720P')
     make_toy_step(root, seed=2, size=(64, 128), train_seqs=1, val_seqs=2, frames=4,
                   layout='vipseg')
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
-    init_default_scope('knet')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(CONFIG).model)
-    model.init_weights()
-    ckpt = str(folder / 'tiny_vipseg.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=1)), ckpt)
-    return dict(root=root, ckpt=ckpt, folder=folder)
+    return dict(root=root, ckpt=random_checkpoint(CONFIG, str(folder / 'tiny_vipseg.pth')),
+                folder=folder)
 
 
 def _infer(setup, out, *extra):
-    return load_tool('inference').main([CONFIG, setup['ckpt'], str(out), '--data-root',
-                                        setup['root'], '--device', 'cpu', '--num-workers', '0',
-                                        '--no-progress', '--threads',
-                                        str(torch.get_num_threads()), *extra])
+    return run_inference(CONFIG, setup['ckpt'], setup['root'], out, *extra)
 
 
 def test_inference_writes_the_submission_and_test_reports_the_same(setup, tmp_path) -> None:
@@ -76,10 +61,7 @@ def test_inference_writes_the_submission_and_test_reports_the_same(setup, tmp_pa
               '--workers', '1']
     vpq = benchmark_main('vpq', common)
     stq = benchmark_main('stq', common)
-    online = load_tool('test').main([
-        CONFIG, setup['ckpt'], '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-        f'test_dataloader.dataset.data_root={setup["root"]}', 'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False'])
+    online = run_test(CONFIG, setup['ckpt'], setup['root'], tmp_path / 'work')
     for key in ('VPQ@1', 'VPQ@2', 'VPQ@4'):
         offline = vpq['per_window'][key[4:]]['VPQ']
         assert online[key] == pytest.approx(offline, abs=1e-12) or (

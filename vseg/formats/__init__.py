@@ -9,7 +9,8 @@ are never part of a format: they come from dataset metainfo (:mod:`vseg.metainfo
 
 Entries: ``'kitti-step'`` (KITTI-STEP panoptic PNG), ``'cityscapes'`` (Cityscapes
 ``labelTrainIds`` + ``instanceTrainIds``), ``'vipseg'`` (VIPSeg raw ``panomasks``) and
-``'cityscapes-vps'`` (the shipped Cityscapes-VPS ``cls`` colour maps + ``inst`` maps);
+``'cityscapes-vps'`` (the shipped Cityscapes-VPS ``cls`` colour maps + ``inst`` maps) and
+``'cityscapes-vps-panoptic'`` (its converted ``panoptic_video`` PNGs + JSON);
 docs/data_formats.md describes them, and docs/adding_a_dataset.md how to add one. The
 COCO-panoptic-style video ground truth and submissions of the official VIPSeg and Cityscapes-VPS
 evaluators are read by :mod:`vseg.formats.panoptic_video` and the benchmark modules.

@@ -78,6 +78,14 @@ class AnnotationFormat:
                                   'folder for offline evaluation; evaluate it online '
                                   '(tools/test.py)')
 
+    def find_all_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
+        """The annotated frames keyed as results over every raw frame number them (for
+        datasets that label a subset of the frames, e.g. Cityscapes-VPS ``frames='all'``);
+        results of the other frames are tracked, not scored. A format whose frames are all
+        annotated has no such numbering."""
+        raise NotImplementedError(f"annotation format '{self.name}' numbers its frames one way "
+                                  '(no --frames all)')
+
 
 def _first(files: Mapping[str, str]) -> str:
     return next(iter(files.values()))

@@ -48,6 +48,7 @@ frames: stuff ``trainId + 1``, things ``100000 + value``, i.e. the ids of
 a video of the online metric is one clip, which is the official chunk whenever every clip has
 its 6 labelled frames (as in the released data).
 """
+import functools
 import json
 import os
 import os.path as osp
@@ -412,7 +413,10 @@ def make_chunks(frames: Sequence[GTFrame], where: str) -> Tuple[List[GTVideo], L
     return videos, warnings
 
 
-def _converted_frames(root: str, split: str) -> Tuple[List[GTFrame], Dict[int, dict]]:
+def converted_frames(root: str, split: str) -> Tuple[List[GTFrame], Dict[int, dict]]:
+    """The frames and categories of the converted ground truth of ``split`` (the JSON's
+    images in order, each with its ``panoptic_video`` PNG and ``segments_info``); a JSON out
+    of the official order is an error naming it."""
     json_path = osp.join(root, gt_json_name(split))
     folder = osp.join(root, split, CONVERTED_DIR)
     data = load_json(json_path, 'Cityscapes-VPS ground-truth JSON')
@@ -497,7 +501,7 @@ def gt_videos(root: str, split: str = 'val'
     """
     json_path = osp.join(root, gt_json_name(split))
     if osp.isdir(osp.join(root, split, CONVERTED_DIR)) and osp.isfile(json_path):
-        frames, categories = _converted_frames(root, split)
+        frames, categories = converted_frames(root, split)
         kind, where = 'converted', json_path
     elif osp.isdir(osp.join(root, split, CLS_DIR)) or osp.isdir(osp.join(root, split, INST_DIR)):
         frames = [GTFrame(i, c, n, None, '') for i, c, n in raw_pairs(root, split)]
@@ -545,18 +549,34 @@ def pair_submission(submit_dir: str, videos: Sequence[GTVideo]) -> List[PredVide
 
 # ------------------------------------------------------------ frame keys, annotation format
 
-def frame_keys(frames: Sequence[Tuple[str, str]]) -> Dict[str, FrameKey]:
-    """``{image_id: (seq_id, frame_id)}`` of labelled frames: ``seq_id`` = the clip
-    (``VVVV``) as a number, ``frame_id`` = the frame's rank among the labelled frames of its
-    clip (by ``FFFF``, from 0).
+#: How the frames of a clip are numbered and which are listed: ``'labelled'`` (the 6 labelled
+#: frames, ``frame_id`` = rank 0..5) or ``'all'`` (every raw frame, ``frame_id`` = ``FFFF``).
+FRAME_MODES = ('labelled', 'all')
+
+
+def check_frame_mode(frames: str, where: str = 'frames') -> str:
+    """``frames`` if it is one of :data:`FRAME_MODES`, else a ValueError naming ``where``."""
+    if frames not in FRAME_MODES:
+        raise ValueError(f'{where}={frames!r}: expected one of {list(FRAME_MODES)}')
+    return frames
+
+
+def frame_keys(frames: Sequence[Tuple[str, str]], numbering: str = 'labelled'
+               ) -> Dict[str, FrameKey]:
+    """``{image_id: (seq_id, frame_id)}``: ``seq_id`` = the clip (``VVVV``) as a number,
+    ``frame_id`` = the frame's rank among the given frames of its clip (by ``FFFF``, from 0;
+    ``numbering='labelled'``, for the labelled frames) or the frame number ``FFFF`` itself
+    (``numbering='all'``, for every raw frame).
 
     Args:
-        frames: ``(image_id, path)`` per labelled frame (the path names errors).
+        frames: ``(image_id, path)`` per frame (the path names errors).
+        numbering: ``'labelled'`` or ``'all'`` (:data:`FRAME_MODES`).
 
     Raises:
         ValueError: an image id whose clip or frame field is not a number, or two files of one
             clip with the same frame number, naming the file(s).
     """
+    check_frame_mode(numbering, 'numbering')
     by_clip: Dict[int, List[Tuple[int, str, str]]] = {}
     for image_id, path in frames:
         fields = image_id.split('_')
@@ -572,7 +592,7 @@ def frame_keys(frames: Sequence[Tuple[str, str]]) -> Dict[str, FrameKey]:
             if rank and frame == members[rank - 1][0]:
                 raise ValueError(f'{path} and {members[rank - 1][2]}: two labelled files of clip '
                                  f'{clip:04d} with frame number {frame}')
-            keys[image_id] = (clip, rank)
+            keys[image_id] = (clip, rank if numbering == 'labelled' else frame)
     return keys
 
 
@@ -631,11 +651,18 @@ class CityscapesVPSFormat(AnnotationFormat):
         return partition_ids(frame_values(files), 0)
 
     def find_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
+        return self._frames(gt_dir, 'labelled')
+
+    def find_all_frames(self, gt_dir: str) -> Dict[FrameKey, Dict[str, str]]:
+        """The labelled frames keyed ``(clip, FFFF)``: results of ``frames='all'``."""
+        return self._frames(gt_dir, 'all')
+
+    def _frames(self, gt_dir: str, numbering: str) -> Dict[FrameKey, Dict[str, str]]:
         root, split = split_folder(gt_dir)
         pairs = raw_pairs(root, split)
         if not pairs:
             raise FileNotFoundError(f'no Cityscapes-VPS maps in {osp.join(root, split, CLS_DIR)}')
-        keys = frame_keys([(image_id, cls) for image_id, cls, _ in pairs])
+        keys = frame_keys([(image_id, cls) for image_id, cls, _ in pairs], numbering)
         return dict(sorted((keys[image_id], dict(seg_path=cls, ins_path=inst))
                            for image_id, cls, inst in pairs))
 
@@ -643,16 +670,122 @@ class CityscapesVPSFormat(AnnotationFormat):
 register_format(CityscapesVPSFormat())
 
 
+class _JsonIndex(NamedTuple):
+    """A converted ground-truth JSON, indexed for per-frame decoding."""
+
+    #: mask file name -> (image id, segments_info)
+    frames: Dict[str, Tuple[str, list]]
+    #: thing category ids of the JSON's table
+    things: frozenset
+    #: clip -> {thing segment id: instance number 1..N in order of first listing}
+    instances: Dict[str, Dict[int, int]]
+
+
+@functools.lru_cache(maxsize=8)
+def _json_index(path: str, stamp: Tuple[int, int]) -> _JsonIndex:
+    """Index of ``path`` (``stamp`` = mtime and size: a rewritten file is read again)."""
+    data = load_json(path, 'Cityscapes-VPS ground-truth JSON')
+    try:
+        names = {str(image['id']): mask_name(str(image['file_name']))
+                 for image in data['images']}
+        things = frozenset(int(c['id']) for c in data['categories'] if c.get('isthing'))
+        frames: Dict[str, Tuple[str, list]] = {}
+        instances: Dict[str, Dict[int, int]] = {}
+        for entry in data['annotations']:
+            image_id = str(entry['image_id'])
+            segments = list(entry['segments_info'])
+            frames[names[image_id]] = (image_id, segments)
+            numbers = instances.setdefault(clip_of(image_id), {})
+            for segment in segments:
+                if int(segment['category_id']) in things and not segment.get('iscrowd', 0):
+                    numbers.setdefault(int(segment['id']), len(numbers) + 1)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'{path}: not a Cityscapes-VPS panoptic JSON ({{"images": [{{"id", '
+                         f'"file_name"}}], "annotations": [{{"image_id", "segments_info"}}], '
+                         f'"categories"}}; problem: {error!r})') from error
+    return _JsonIndex(frames, things, instances)
+
+
+def converted_frame(files: Mapping[str, str]) -> Tuple[str, np.ndarray, Dict[int, Segment],
+                                                       _JsonIndex]:
+    """``(image_id, ids, segments, index)`` of one converted frame: ``seg_path`` = its
+    ``panoptic_video`` PNG, ``ann_path`` = the ground-truth JSON listing it.
+
+    Raises:
+        ValueError: the JSON does not list the PNG, or the PNG holds an id that its entry does
+            not list, naming the files.
+    """
+    png, ann = files['seg_path'], files['ann_path']
+    try:
+        stat = os.stat(ann)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{ann}: file does not exist (ground truth of {png})') from None
+    index = _json_index(ann, (stat.st_mtime_ns, stat.st_size))
+    name = osp.basename(png)
+    if name not in index.frames:
+        raise ValueError(f'{ann}: lists no image whose mask is {name} ({png})')
+    image_id, entries = index.frames[name]
+    segments = parse_segments(entries, f'{ann}: image {image_id}')
+    ids = read_segment_png(png)
+    unlisted = sorted(set(np.unique(ids).tolist()) - set(segments) - {0})
+    if unlisted:
+        raise ValueError(f'{png}: segment id(s) {unlisted[:5]} are not listed for image '
+                         f'{image_id} in {ann}')
+    return image_id, ids, segments, index
+
+
+class CityscapesVPSPanopticFormat(AnnotationFormat):
+    """The converted ground truth (``panoptic_video/`` PNG = ``seg_path`` + the split's JSON =
+    ``ann_path``, what ``datasets/prepare_cityscapes_vps.py`` and VPSNet's scripts write).
+
+    A frame decodes to semantic = the category (trainId) of each listed segment (255 where
+    nothing is listed) and, on non-crowd thing segments, instance = the segment's number in its
+    clip (1, 2, ... in order of first listing in the JSON, the same in every frame of the
+    clip); its segments are those of the JSON, with the PNG's ids, which are stable within a
+    clip (stuff: within the split), as the official evaluator reads them.
+    """
+
+    name = 'cityscapes-vps-panoptic'
+    file_keys = ('seg_path', 'ann_path')
+
+    def decode(self, files: Mapping[str, str],
+               thing_ids: Sequence[int] = ()) -> Tuple[np.ndarray, np.ndarray]:
+        image_id, ids, segments, index = converted_frame(files)
+        if len(thing_ids) and set(int(t) for t in thing_ids) != index.things:
+            raise ValueError(f"{files['ann_path']}: its things are {sorted(index.things)}, got "
+                             f'thing_ids {list(thing_ids)}')
+        numbers = index.instances.get(clip_of(image_id), {})
+        values, inverse = np.unique(ids, return_inverse=True)
+        semantic_lut = np.full(len(values), VOID, np.int64)
+        instance_lut = np.zeros(len(values), np.int32)
+        for k, seg_id in enumerate(values.tolist()):
+            if seg_id in segments:
+                semantic_lut[k] = segments[seg_id].category_id
+                instance_lut[k] = numbers.get(seg_id, 0)
+        inverse = inverse.reshape(ids.shape)
+        return semantic_lut[inverse].astype(np.uint8), instance_lut[inverse]
+
+    def read_segments(self, files: Mapping[str, str]) -> Tuple[np.ndarray, Dict[int, Segment]]:
+        """The PNG's segment ids and the JSON's segments of the frame."""
+        _, ids, segments, _ = converted_frame(files)
+        return ids, segments
+
+
+register_format(CityscapesVPSPanopticFormat())
+
+
 # ------------------------------------------------------------------ submission from results
 
 def submission_from_results(results_dir: str, gt_root: str, submit_dir: str,
                             layout: str = 'knet', progress: bool = False,
-                            split: str = 'val') -> str:
+                            split: str = 'val', frames: str = 'labelled') -> str:
     """Write the official submission (``pan_pred/<image_id>.png`` + ``pred.json``, one entry
     per ground-truth image in ground-truth order) from a results folder of our layout.
 
-    Result keys are the dataset's ``(seq_id, frame_id)`` (:func:`frame_keys`); predicted
-    segment ids are ``(class + 1) << 16 | track id`` (:func:`prediction_segments`).
+    Result keys are the dataset's ``(seq_id, frame_id)`` (:func:`frame_keys` with numbering
+    ``frames``); predicted segment ids are ``(class + 1) << 16 | track id``
+    (:func:`prediction_segments`). With ``frames='all'`` the results hold every raw frame (the
+    tracker saw the whole clip) and only the labelled ones are written.
 
     Args:
         results_dir: the results (layout ``layout``).
@@ -662,35 +795,47 @@ def submission_from_results(results_dir: str, gt_root: str, submit_dir: str,
         layout: the results layout.
         progress: show a progress bar.
         split: the split the results are of.
+        frames: how the results number the frames (:data:`FRAME_MODES`, the dataset's
+            ``frames``): ``'labelled'`` (frame = rank among the labelled frames of the clip)
+            or ``'all'`` (frame = the raw frame number; unlabelled frames are skipped).
 
     Returns:
         the path of the written ``pred.json``.
 
     Raises:
-        ValueError: a result that is no labelled frame of the split, or a labelled frame
-            without its result, naming it.
+        ValueError: a result that is no labelled frame of the split (``'labelled'``), or a
+            labelled frame without its result, naming it and the other numbering if that fits.
     """
+    check_frame_mode(frames)
     videos, _, _, _ = gt_videos(gt_root, split)
-    frames = [frame for video in videos for frame in video.frames]
-    keys = frame_keys([(f.image_id, f.png) for f in frames])
+    labelled = [frame for video in videos for frame in video.frames]
+    keys = frame_keys([(f.image_id, f.png) for f in labelled], frames)
     reader = get_layout(layout)
     results = reader.find_frames(results_dir)
-    wanted = {keys[f.image_id]: f for f in frames}
+    wanted = {keys[f.image_id]: f for f in labelled}
+    other = 'all' if frames == 'labelled' else 'labelled'
+    as_other = frame_keys([(f.image_id, f.png) for f in labelled], other).values()
+    hint = (f"; the results look numbered as frames={other!r} (--frames {other})"
+            if set(as_other) <= set(results) else '')
     extra = sorted(set(results) - set(wanted))
-    if extra:
+    if extra and frames == 'labelled':
         raise ValueError(f'{results_dir}: sequence {extra[0][0]} frame {extra[0][1]} is no '
                          f'labelled frame of split {split} of {gt_root} ({len(extra)} such '
-                         'results; sequence = clip, frame = index among its labelled frames)')
+                         'results; sequence = clip, frame = index among its labelled frames)'
+                         + hint)
     missing = [key for key in wanted if key not in results]
     if missing:
         seq, frame_id = missing[0]
+        numbering = ('index among its labelled frames' if frames == 'labelled'
+                     else 'raw frame number')
         raise ValueError(f'{results_dir}: no result for sequence {seq} frame {frame_id} (image '
-                         f'{wanted[missing[0]].image_id}) and {len(missing) - 1} more; the '
-                         'official pred.json needs every labelled frame of the split')
-    iterator: Sequence[GTFrame] = frames
+                         f'{wanted[missing[0]].image_id}, frame = {numbering}) and '
+                         f'{len(missing) - 1} more; the official pred.json needs every labelled '
+                         'frame of the split' + hint)
+    iterator: Sequence[GTFrame] = labelled
     if progress:
         from tqdm import tqdm
-        iterator = tqdm(frames, desc='writing the Cityscapes-VPS submission', unit='frame')
+        iterator = tqdm(labelled, desc='writing the Cityscapes-VPS submission', unit='frame')
     entries = []
     for frame in iterator:
         semantic, track = reader.read_frame(results[keys[frame.image_id]])

@@ -294,9 +294,12 @@ def _submit_vipseg(results_dir: str, gt_root: str, submit_dir: str, split: str,
 def _submit_cityscapes_vps(results_dir: str, gt_root: str, submit_dir: str, split: str,
                            progress: bool, **options: object) -> str:
     from ..formats import cityscapes_vps
+    frames = str(options.pop('frames', 'labelled'))
+    if options:
+        raise ValueError(f'the cityscapes-vps submission has no options {sorted(options)} '
+                         '(it has frames)')
     return cityscapes_vps.submission_from_results(
-        results_dir, gt_root, submit_dir, progress=progress, split=split,
-        **options)  # type: ignore[arg-type]
+        results_dir, gt_root, submit_dir, progress=progress, split=split, frames=frames)
 
 
 BENCHMARKS: Dict[str, Benchmark] = {

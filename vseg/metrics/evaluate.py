@@ -52,6 +52,10 @@ class Reading(NamedTuple):
     layout: str = 'knet'
     thing_ids: Tuple[int, ...] = ()
     label_divisor: int = LABEL_DIVISOR
+    #: ``'labelled'``: the results number the annotated frames as the format lists them;
+    #: ``'all'``: they hold every raw frame (:meth:`AnnotationFormat.find_all_frames`), and the
+    #: frames without ground truth are skipped.
+    frames: str = 'labelled'
 
 
 def _describe(keys: Sequence[Tuple[int, int]], limit: int = 5) -> str:
@@ -74,7 +78,10 @@ def pair_frames(results_dir: str, gt_dir: str, sequences: Optional[Sequence[int]
             result but no ground truth (extra).
     """
     results = get_layout(reading.layout).find_frames(results_dir)
-    gt = get_format(reading.format).find_frames(gt_dir)
+    fmt = get_format(reading.format)
+    gt = fmt.find_all_frames(gt_dir) if reading.frames == 'all' else fmt.find_frames(gt_dir)
+    if reading.frames == 'all':  # unlabelled frames were tracked, they are not scored
+        results = {key: files for key, files in results.items() if key in gt}
     if sequences is not None:
         wanted = {int(s) for s in sequences}
         absent = wanted - {s for s, _ in gt}
@@ -247,6 +254,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--tables-cache', metavar='FILE.npz',
                         help='reuse / save the per-frame pair tables, so that a second evaluator '
                              'over the same files skips PNG decoding')
+    parser.add_argument('--frames', choices=['labelled', 'all'], default='labelled',
+                        help='how the results number the frames: labelled (the annotated '
+                             'frames, as the format lists them) or all (every raw frame, for '
+                             'datasets that label a subset, e.g. Cityscapes-VPS inference with '
+                             'frames="all"; the others are skipped) (default: %(default)s)')
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
 
 
@@ -274,7 +286,8 @@ def resolve_setup(args: argparse.Namespace) -> EvalSetup:
     ignore = int(args.ignore_label if args.ignore_label is not None else meta['ignore_label'])
     gt_dir = args.gt_dir or os.path.join(os.environ.get('KNET_DATA_ROOT', 'datasets'),
                                          meta.get('gt_dir', ''))
-    reading = Reading(meta['format'], args.layout, tuple(thing_ids), int(meta['label_divisor']))
+    reading = Reading(meta['format'], args.layout, tuple(thing_ids), int(meta['label_divisor']),
+                      getattr(args, 'frames', 'labelled'))
     return EvalSetup(num_classes, thing_ids, names, ignore, int(meta['label_divisor']), gt_dir,
                      reading)
 

@@ -9,9 +9,12 @@
 # independently in [1024, 4096] x [512, 2048] and keeps the smaller factor, also within 0.5..2),
 # flip 0.5, 1024x1024 crop; samples without a shared key/ref instance are re-drawn (the
 # original tries the other offset, then re-draws). RepeatDataset x8 as the original.
-# Val/test: the labelled frames at full resolution (2048x1024, the original's test scale), each
-# clip whole and in frame order on one rank (SequenceSampler). Normalization and padding to /32
-# happen in the model's KNetDataPreprocessor.
+# Val/test: every raw frame of each clip (frames='all', the 30 frames of `img_all/`, as the
+# original's test), at full resolution (2048x1024, the original's test scale), each clip whole
+# and in frame order on one rank (SequenceSampler): the tracker runs through all frames and the
+# metric and the submission score the 6 labelled ones. frames='labelled' runs the labelled frames
+# only (5x cheaper; tracking then jumps 5 frames at a time, so the figures differ). Normalization
+# and padding to /32 happen in the model's KNetDataPreprocessor.
 # Root: $KNET_DATA_ROOT/cityscapes_vps (default datasets/cityscapes_vps); to change it in a derived
 # config, set `data_root` on the dataloaders' datasets (or --cfg-options ...data_root=...).
 dataset_type = 'CityscapesVPSDataset'
@@ -26,17 +29,13 @@ train_pipeline = [
     dict(type='ClipRandomCrop', crop_size=(1024, 1024)),
     dict(type='PackPanopticInputs'),
 ]
-# Frames with their ground truth (for online metrics); `test_pipeline` is for the unlabelled
-# test split (split='test').
-val_pipeline = [
-    dict(type='LoadFrames'),
-    dict(type='LoadPanopticAnnotations'),
-    dict(type='PackPanopticInputs'),
-]
+# Frames only: the benchmark metric reads the ground truth of the labelled frames from their
+# files (seg_path / ins_path, kept in the samples' metainfo), as the official evaluator does.
 test_pipeline = [
     dict(type='LoadFrames'),
     dict(type='PackPanopticInputs'),
 ]
+val_pipeline = test_pipeline
 
 train_dataloader = dict(
     batch_size=1,
@@ -56,7 +55,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='SequenceSampler'),
     dataset=dict(type=dataset_type, data_root=data_root, split='val', test_mode=True,
-                 pipeline=val_pipeline))
+                 frames='all', pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
 # The official Cityscapes-VPS VPQ (windows of 1, 2, 3 and 4 labelled frames, k = 0, 5, 10, 15),

@@ -17,9 +17,9 @@ from knet.registry import TRANSFORMS
 from knet.structures import ClipDataSample, PanopticDataSample
 
 #: Frame keys copied into the data sample metainfo when present.
-DEFAULT_META_KEYS = ('img_path', 'seg_path', 'ins_path', 'seg_format', 'seq_id', 'seq_name',
-                     'frame_id', 'sample_idx', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                     'flip_direction')
+DEFAULT_META_KEYS = ('img_path', 'seg_path', 'ins_path', 'ann_path', 'seg_format', 'seq_id',
+                     'seq_name', 'frame_id', 'sample_idx', 'ori_shape', 'img_shape',
+                     'scale_factor', 'flip', 'flip_direction')
 
 
 @TRANSFORMS.register_module()

@@ -6,8 +6,9 @@ The offline evaluators (``tools/evaluate_vpq.py SUBMIT --format vipseg --gt-dir 
 metric computes the same figures from the predictions in memory, so validation during training
 reports what the official scripts would report on the submission that inference writes:
 
-* every predicted frame becomes the submission's segments (:func:`~vseg.formats.panoptic_video.
-  prediction_segments`: ``(class + 1) << 16 | track``, no segment on ``ignore_label`` pixels);
+* every predicted frame with a ground-truth annotation becomes the submission's segments
+  (:func:`~vseg.formats.panoptic_video.prediction_segments`: ``(class + 1) << 16 | track``,
+  no segment on ``ignore_label`` pixels);
 * the ground truth of the frame is read by its annotation format's ``read_segments`` (the
   segments and ids the official evaluator sees, e.g. from the raw VIPSeg ``panomasks/`` PNG);
 * the rank that predicted the frame counts its (ground-truth id, predicted id) pixel pairs and
@@ -17,6 +18,10 @@ reports what the official scripts would report on the submission that inference 
   frames, and pools the videos exactly as the offline evaluator does
   (:func:`~vseg.metrics.benchmark_eval.video_payload`, :class:`~vseg.metrics.segment_vpq.
   SegmentVPQ`, :func:`~vseg.metrics.benchmark_eval.stq_accumulator`).
+
+Frames without an annotation (``seg_path`` None: the unlabelled frames that Cityscapes-VPS
+inference with ``frames='all'`` tracks through) are counted and logged, not scored; an
+evaluation in which no frame has one is an error.
 
 The categories are the dataset metainfo's (``classes``, ``thing_ids``): ids ``0..C-1``, which
 for VIPSeg and Cityscapes-VPS are the official category ids. Reported keys (fractions): ``VPQ``,
@@ -119,6 +124,10 @@ class BenchmarkVideoMetric(PanopticMetric):
         """Count each frame's (ground-truth id, predicted id) pairs; keep both segment lists."""
         num_classes = self.class_facts()[0]
         for sample in data_samples:
+            if not field(sample, 'seg_path'):
+                # an unlabelled frame (e.g. Cityscapes-VPS frames='all'): tracked, not scored
+                self.results.append(dict(unlabelled=1))
+                continue
             seq_id, frame_id, where, sem, ins = self.prediction(sample)
             pred_ids, pred_segments = prediction_segments(sem, ins, num_classes,
                                                           self.ignore_label)
@@ -147,6 +156,12 @@ class BenchmarkVideoMetric(PanopticMetric):
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """The benchmark's figures over the gathered frames of all ranks."""
+        unlabelled = sum(1 for item in results if 'unlabelled' in item)
+        results = [item for item in results if 'unlabelled' not in item]
+        if not results:
+            raise ValueError(f'{self.benchmark.name}: none of the {unlabelled} evaluated frames '
+                             'has a ground-truth annotation ("seg_path"); the metric needs the '
+                             'labelled frames of a split with annotations')
         videos = self.videos(results)
         categories = self.categories()
         out: Dict[str, float] = {}
@@ -169,7 +184,9 @@ class BenchmarkVideoMetric(PanopticMetric):
                     stq.update_pairs(table, index, frame)
             summary = stq_summary(stq.result(), [name for name, _ in videos])
             out.update(STQ=summary['STQ'], AQ=summary['AQ'], SQ=summary['SQ'])
-        print_log(f'{self.benchmark.name} (official definition), {len(videos)} videos:\n'
+        skipped = f', {unlabelled} unlabelled frames not scored' if unlabelled else ''
+        print_log(f'{self.benchmark.name} (official definition), {len(videos)} videos, '
+                  f'{len(results)} labelled frames{skipped}:\n'
                   + format_table(list(out), [[percent(v) for v in out.values()]]),
                   logger='current')
         return out
