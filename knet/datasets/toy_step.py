@@ -321,7 +321,9 @@ CITY = 'toycity'
 #: 6 of a 30-frame clip); the one with ``t == 19`` (the 20th) has the original Cityscapes names.
 VPS_STEP, VPS_FIRST_LABELLED, VPS_ORIGINAL_FRAME = 5, 4, 19
 #: Cityscapes-VPS twin: toy classes written as crowd (``labelId`` only, so they become void in the
-#: converted ground truth); the other things are ``labelId * 1000 + k``.
+#: converted ground truth) on every other labelled frame (:func:`vps_crowd_frame`), as instances
+#: on the rest, so that the class is both crowd and labelled in each split; the other things are
+#: always ``labelId * 1000 + k``.
 VPS_CROWD = ('bicycle',)
 #: Offset of the thing instances in Cityscapes ``instanceTrainIds`` (class * 1000 + index).
 CITYSCAPES_INSTANCE_OFFSET = 1000
@@ -396,12 +398,21 @@ def encode_cityscapes_color(sem: np.ndarray, alpha: bool = False) -> np.ndarray:
     return rgb
 
 
-def encode_vps_instances(sem: np.ndarray, inst: np.ndarray) -> np.ndarray:
+def vps_crowd_frame(t: int) -> bool:
+    """Whether the :data:`VPS_CROWD` classes are written as crowd on raw frame ``t``.
+
+    True on the 1st, 3rd and 5th labelled frames of a clip (t = 4, 14, 24), False on the others.
+    """
+    return (t // VPS_STEP) % 2 == 0
+
+
+def encode_vps_instances(sem: np.ndarray, inst: np.ndarray, crowd: bool = True) -> np.ndarray:
     """(H, W) uint16 Cityscapes instance ids of toy class ids ``sem`` and STEP ids ``inst``.
 
     Cars and persons hold ``labelId * 1000 + inst - 1``; the rider, truck, bus, train and
-    motorcycle (things in Cityscapes-VPS, one segment each in the toy) ``labelId * 1000``; the
-    crowd classes (:data:`VPS_CROWD`) and stuff their ``labelId``; void 0.
+    motorcycle (things in Cityscapes-VPS, one segment each in the toy) ``labelId * 1000``; stuff
+    their ``labelId``; void 0. The :data:`VPS_CROWD` classes hold their ``labelId`` (crowd) when
+    ``crowd``, else ``labelId * 1000`` (one instance).
     """
     out = np.zeros(sem.shape, np.uint16)
     for class_id in np.unique(sem).tolist():
@@ -409,7 +420,7 @@ def encode_vps_instances(sem: np.ndarray, inst: np.ndarray) -> np.ndarray:
             continue
         where = sem == class_id
         label_id = vps.LABEL_IDS[class_id]
-        if not vps.CATEGORIES[class_id][2] or STEP_CLASSES[class_id] in VPS_CROWD:
+        if not vps.CATEGORIES[class_id][2] or (crowd and STEP_CLASSES[class_id] in VPS_CROWD):
             out[where] = label_id
         elif class_id in STEP_THING_IDS:
             out[where] = label_id * vps.INSTANCE_OFFSET + inst[where].astype(np.int64) - 1
@@ -480,6 +491,8 @@ def _arguments_and_files(seed: int, size: Tuple[int, int], train_seqs: int, val_
         arguments['layout'] = layout
     if val_seed is not None and val_seed != seed:  # likewise for folders made before val_seed
         arguments['val_seed'] = val_seed
+    if layout == 'cityscapes-vps':  # twins made before the bicycle alternated crowd/instance
+        arguments['vps_crowd'] = 'alternate'  # (all crowd) are remade, not reused
     return arguments, files
 
 
@@ -584,7 +597,9 @@ def make_toy_step(out: str, seed: int = 0, size: Sequence[int] = BASE_SIZE, trai
                     order = [2, 1, 0, 3][:color.shape[-1]]
                     write_png_atomic(paths['cls'], np.ascontiguousarray(color[..., order]),
                                      PNG_PARAMS)
-                    write_png_atomic(paths['inst'], encode_vps_instances(sem, inst), PNG_PARAMS)
+                    write_png_atomic(paths['inst'],
+                                     encode_vps_instances(sem, inst, vps_crowd_frame(t)),
+                                     PNG_PARAMS)
             else:
                 write_png_atomic(paths['semantic'], sem, PNG_PARAMS)
                 write_png_atomic(paths['instance'], encode_cityscapes_instances(sem, inst),

@@ -119,18 +119,24 @@ def test_decode_against_the_raw_maps(twin) -> None:
         semantic, instance = FORMAT.decode(FORMAT.files_of(info), info['thing_ids'])
         assert semantic.dtype == np.uint8 and instance.dtype == np.int32
         # by hand: the class of a colour; things are inst >= 1000 with instance k % 1000 + 1;
-        # the bicycle is written as crowd (its labelId 33) and becomes void
+        # the bicycle is crowd (its labelId 33, becomes void) on the 1st labelled frame (t = 4)
+        # and one instance (33000) on the 4th (t = 19)
         codes = rgb2id(cls_rgb)
         expected = np.full(codes.shape, 255)
         for train_id, category in enumerate(vps.CATEGORIES):
             expected[codes == color2id(category[4])] = train_id
         bicycle = codes == color2id(COLOR['bicycle'])
-        assert bicycle.any() and (inst[bicycle] == 33).all()
-        expected[bicycle] = 255
+        crowd = {0: True, 3: False}[index]
+        assert bicycle.any() and (inst[bicycle] == (33 if crowd else 33000)).all()
+        if crowd:
+            expected[bicycle] = 255
         np.testing.assert_array_equal(semantic, expected)
         things = inst >= 1000
         np.testing.assert_array_equal(instance, np.where(things, inst % 1000 + 1, 0))
-        assert set(np.unique(semantic[things]).tolist()) <= set(range(11, 18))
+        assert set(np.unique(semantic[things]).tolist()) == \
+            set(np.unique(expected[things]).tolist()) and \
+            set(np.unique(semantic[things]).tolist()) <= set(range(11, 19))
+        assert (18 in semantic[things]) is not crowd
         # cars hold 26000 + k (labelId 26, k from 0): instance k + 1
         car = semantic == 13
         assert car.any() and (instance[car] == inst[car] - 26000 + 1).all()

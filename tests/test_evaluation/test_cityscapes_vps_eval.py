@@ -152,12 +152,23 @@ def test_twin_layout_and_conversion(twin, tmp_path) -> None:
     assert {26000, 24000, 7, 23} <= set(np.unique(inst).tolist())
     cls_rgb = np.array(cls_image)[..., :3]
     bicycle = (rgb2id(cls_rgb) == color2id(COLOR['bicycle']))
-    assert bicycle.any() and set(np.unique(inst[bicycle]).tolist()) == {33}  # crowd
+    assert bicycle.any() and set(np.unique(inst[bicycle]).tolist()) == {33000}  # an instance
+    crowd_rgb = np.array(Image.open(osp.join(twin['raw'], 'val', 'cls', names[0])))[..., :3]
+    crowd_inst = np.array(Image.open(osp.join(twin['raw'], 'val', 'inst', names[0])))
+    crowd = (rgb2id(crowd_rgb) == color2id(COLOR['bicycle']))
+    assert crowd.any() and set(np.unique(crowd_inst[crowd]).tolist()) == {33}  # t = 4: crowd
     # converted: crowd is void, stuff ids split-wide, thing ids new per clip
     data = json.load(open(osp.join(twin['out'], vps.gt_json_name())))
-    ids = rgb2id(np.array(Image.open(osp.join(twin['out'], 'val', vps.CONVERTED_DIR,
-                                              names[3]))))
-    assert (ids[bicycle] == 0).all()
+
+    def converted(name):
+        return rgb2id(np.array(Image.open(osp.join(twin['out'], 'val', vps.CONVERTED_DIR,
+                                                   name))))
+
+    assert (converted(names[0])[crowd] == 0).all()
+    bicycle_ids = np.unique(converted(names[3])[bicycle]).tolist()
+    assert len(bicycle_ids) == 1 and bicycle_ids[0] != 0
+    assert {s['category_id'] for s in data['annotations'][3]['segments_info']
+            if s['id'] == bicycle_ids[0]} == {18}
     first, other = data['annotations'][0], data['annotations'][6]
     assert first['image_id'] == '0000_0004_toycity_000000_000004'
     assert data['images'][3]['file_name'].endswith('_leftImg8bit.png')
@@ -168,7 +179,11 @@ def test_twin_layout_and_conversion(twin, tmp_path) -> None:
     things = {s['id'] for s in first['segments_info'] if s['category_id'] >= 11}
     assert things and not things & {s['id'] for s in other['segments_info']}
     assert all(s['iscrowd'] == 0 for a in data['annotations'] for s in a['segments_info'])
-    assert 18 not in {s['category_id'] for a in data['annotations'] for s in a['segments_info']}
+    # the bicycle is a segment exactly on the labelled frames t = 9, 19, 29 of each clip
+    with_bicycle = [a['image_id'] for a in data['annotations']
+                    if 18 in {s['category_id'] for s in a['segments_info']}]
+    assert with_bicycle == [a['image_id'] for a in data['annotations']
+                            if int(a['image_id'].split('_')[1]) in (9, 19, 29)]
     # same arguments, same bytes
     again = str(tmp_path / 'again')
     make_toy_step(again, seed=5, size=SIZE, train_seqs=0, val_seqs=2, frames=30,
@@ -206,8 +221,9 @@ def test_perfect_submission_scores_one(twin, tmp_path, capsys) -> None:
 
 
 def _perturbed(twin, dest):
-    """The perfect submission with a track switch, a merge, a wrong stuff class and a predicted
-    bicycle on the (void) crowd region."""
+    """The perfect submission with a track switch, a merge, a wrong stuff class and a bicycle
+    predicted on every bicycle region (crowd, so void, on t = 4, 14, 24; an instance on the
+    other labelled frames)."""
     src = twin['perfect']
     pred = json.load(open(osp.join(src, 'pred.json')))
     gt = json.load(open(osp.join(twin['out'], vps.gt_json_name())))
@@ -230,7 +246,7 @@ def _perturbed(twin, dest):
         cls_name = image['file_name'].replace('_newImg8bit', '_final_mask').replace(
             '_leftImg8bit', '_gtFine_color')
         cls_rgb = np.array(Image.open(osp.join(twin['raw'], 'val', 'cls', cls_name)))[..., :3]
-        ids[rgb2id(cls_rgb) == color2id(COLOR['bicycle'])] = 4242  # crowd: void in the GT
+        ids[rgb2id(cls_rgb) == color2id(COLOR['bicycle'])] = 4242  # void or the bicycle
         category[4242] = 18
         present = set(np.unique(ids).tolist()) - {0}
         entry['segments_info'] = [dict(id=i, category_id=category[i]) for i in sorted(present)]
@@ -251,7 +267,9 @@ def test_raw_and_converted_ground_truth_agree(twin, tmp_path) -> None:
     assert_same_vpq(a, b)
     assert 0.2 < a['VPQ'] < 0.95
     one, four = a['per_window']['1'], a['per_window']['4']
-    assert one['per_class'][18]['FP'] == 0  # the bicycle lies on crowd = void: no FP
+    # the bicycle on crowd (void) is no FP; it is the GT bicycle on 3 frames of each clip
+    assert one['per_class'][18]['FP'] == 0 and one['per_class'][18]['TP'] == 6
+    assert one['per_class'][18]['FN'] == 0
     assert one['per_class'][10]['FN'] == 12 and one['per_class'][9]['FP'] == 12
     assert one['VPQ_th'] > four['VPQ_th']  # the track switch
     assert one['per_class'][11]['TP'] == 0 and one['per_class'][12]['FP'] > 0

@@ -47,7 +47,7 @@ def twin(tmp_path_factory) -> str:
 def _predictions(twin: str, perturb: bool) -> dict:
     """``{(seq, frame): (semantic, track)}``: the decoded ground truth, optionally with a car
     track switch from the 3rd frame on, persons as riders, sky as terrain and a bicycle
-    predicted on the (void) crowd region."""
+    predicted on every bicycle region (void crowd on every other labelled frame)."""
     out = {}
     for (seq, frame), files in FORMAT.find_frames(twin).items():
         semantic, instance = FORMAT.decode(files, range(11, 19))
@@ -59,8 +59,8 @@ def _predictions(twin: str, perturb: bool) -> dict:
             semantic[semantic == 11] = 12
             semantic[semantic == 10] = 9
             codes = vps.rgb2id(vps.read_cls(files['seg_path']))
-            crowd = codes == vps.color2id(vps.CATEGORIES[18][4])
-            semantic[crowd], track[crowd] = 18, 7
+            bicycle = codes == vps.color2id(vps.CATEGORIES[18][4])
+            semantic[bicycle], track[bicycle] = 18, 7
         out[(seq, frame)] = semantic, track
     return out
 
