@@ -254,3 +254,30 @@ def test_clips_without_six_frames_warn(tmp_path) -> None:
                   layout='cityscapes-vps')
     with pytest.warns(UserWarning, match='2 clip.* do not have 6 labelled frames'):
         CityscapesVPSDataset(data_root=root, split='val', test_mode=True)
+
+
+def test_browse_dataset_on_the_twin(twin, tmp_path) -> None:
+    """browse_dataset.py draws Cityscapes-VPS training clips of the tiny config: key + reference
+    columns, three rows each, the semantic row in the Cityscapes colours; the twin untouched."""
+    from helpers import load_tool
+    config = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'tiny',
+                      'video-knet_tiny_cityscapes-vps.py')
+    before = _digest(twin)
+    out = tmp_path / 'browse'
+    load_tool('browse_dataset').main([config, '--output-dir', str(out), '--num', '3',
+                                      '--data-root', twin])
+    names = sorted(os.listdir(out))
+    # labelled-mode samples are numbered by labelled frame: clip 0, frames 0, 1, 2 (t = 4, 9, 14)
+    assert names == ['0000_seq0_frame0.png', '0001_seq0_frame1.png', '0002_seq0_frame2.png']
+    palette = {tuple(c[4]) for c in vps.CATEGORIES} | {(0, 0, 0)}
+    for name in names:
+        panel = np.array(Image.open(out / name))
+        # 3 rows x (key | reference) of at most the crop (resize ratio 0.8-1.2, then a 64x128
+        # crop; padding is the data preprocessor's)
+        (height, rem_h), (width, rem_w) = divmod(panel.shape[0], 3), divmod(panel.shape[1], 2)
+        assert rem_h == rem_w == 0 and height <= SIZE[0] and width <= SIZE[1]
+        assert height >= 0.8 * SIZE[0] - 1 and width >= 0.8 * SIZE[1] - 1
+        semantic = panel[height:2 * height].reshape(-1, 3)
+        colours = {tuple(c) for c in np.unique(semantic, axis=0).tolist()}
+        assert colours <= palette and len(colours - {(0, 0, 0)}) >= 5
+    assert _digest(twin) == before
