@@ -18,6 +18,8 @@ from vseg.panoptic import model_label_order
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 R50 = osp.join(ROOT, 'video_knet_cityscapes_vps', 'video-knet_r50_fpn_8xb1-8e_cityscapes-vps.py')
+SWIN_B = osp.join(ROOT, 'video_knet_cityscapes_vps', 'video-knet_swin-b_8xb1-8e_cityscapes-vps.py')
+VIPSEG_SWIN_B = osp.join(ROOT, 'video_knet_vipseg', 'video-knet_swin-b_8xb1-8e_vipseg.py')
 TINY = osp.join(ROOT, 'tiny', 'video-knet_tiny_cityscapes-vps.py')
 CLASS_KEYS = ('num_thing_classes', 'num_stuff_classes', 'class_ids')
 
@@ -56,6 +58,25 @@ def test_r50_settings(built_config) -> None:
     # 19 instead of 124 classes: conv_seg and the 3 stages' fc_cls lose 105 rows of 256 + 1
     total = sum(p.numel() for p in model.parameters())
     assert total == 39_171_888 - 4 * (124 - 19) * (256 + 1) == 39_063_948
+
+
+def test_swin_b_is_the_r50_with_the_vipseg_swin_backbone(built_config) -> None:
+    swin, swin_model = built_config(SWIN_B)
+    r50, vipseg_swin = Config.fromfile(R50), Config.fromfile(VIPSEG_SWIN_B)
+    assert swin.model.backbone == vipseg_swin.model.backbone
+    assert swin.model.backbone.type == 'TVSwin' and swin.model.backbone.arch == 'b'
+    assert swin.model.neck.in_channels == [128, 256, 512, 1024]
+    # everything but the backbone and the neck's inputs is the R50 config's
+    for key in ('backbone', 'neck'):
+        swin.model.pop(key), r50.model.pop(key)
+    assert swin.model == r50.model
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
+                'optim_wrapper', 'param_scheduler', 'train_cfg'):
+        assert swin[key] == r50[key], key
+    # the Swin-B VIPSeg model (101,917,352, derived in test_count_params_vipseg.py) with 19
+    # instead of 124 classes: conv_seg and the 3 stages' fc_cls lose 105 rows of 256 + 1
+    total = sum(p.numel() for p in swin_model.parameters())
+    assert total == 101_917_352 - 4 * (124 - 19) * (256 + 1) == 101_809_412
 
 
 def test_tiny_has_the_r50_label_space() -> None:
